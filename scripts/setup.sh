@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up sipwatch on a fresh Debian machine with Python 3.11.
+#   scripts/setup.sh          create .venv and install sipwatch
+#   scripts/setup.sh --test   also install the test tools: Python test extras, and (as root) the
+#                             Debian packages the real-traffic tests use: tshark (decode oracle),
+#                             tcpdump (live capture engine), sip-tester (sipp) and kamailio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+debs=(tcpdump)
+[ "$want_test" = 1 ] && debs+=(tshark sip-tester kamailio iproute2)
+missing=()
+for pkg in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "note: not root; install these Debian packages for live capture and the full test suite: ${missing[*]}" >&2
+    fi
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_test" = 1 ]; then
+    .venv/bin/python -m pip install -q ".[test]"
+else
+    .venv/bin/python -m pip install -q .
+fi

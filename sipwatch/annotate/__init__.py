@@ -1,0 +1,1 @@
+"""sipwatch.annotate layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""sipwatch.capture layer (see DESIGN.md)."""

@@ -1,0 +1,79 @@
+"""Link-layer type numbers shared by the readers and the decoder.
+
+Frames carry the pcap/pcapng ``LINKTYPE_*`` number (tcpdump.org "Link-layer header types"), so
+every reader maps its own numbering onto that one table and the decoder needs to know only one.
+NetMon has its own media-type numbering, mapped here by :func:`netmon_linktype`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LINKTYPE_NULL: Final = 0  # BSD loopback: 4-byte address family in the capturing host's byte order
+LINKTYPE_ETHERNET: Final = 1
+LINKTYPE_TOKEN_RING: Final = 6
+LINKTYPE_PPP: Final = 9  # RFC 1662 framing: FF 03 then the PPP protocol number
+LINKTYPE_FDDI: Final = 10
+LINKTYPE_RAW_DLT12: Final = 12  # DLT_RAW on most BSDs, written by old libpcap versions
+LINKTYPE_RAW_DLT14: Final = 14  # DLT_RAW on OpenBSD
+LINKTYPE_PPP_HDLC: Final = 50  # PPP in HDLC-like framing (RFC 1662), same layout as LINKTYPE_PPP
+LINKTYPE_RAW: Final = 101  # raw IPv4 or IPv6, version from the first nibble
+LINKTYPE_LOOP: Final = 108  # OpenBSD loopback: like NULL but the family is big-endian
+LINKTYPE_LINUX_SLL: Final = 113
+LINKTYPE_IPV4: Final = 228
+LINKTYPE_IPV6: Final = 229
+LINKTYPE_LINUX_SLL2: Final = 276
+
+#: Short names for reports (capinfos' encapsulation names where it has one).
+LINKTYPE_NAMES: Final[dict[int, str]] = {
+    LINKTYPE_NULL: "null",
+    LINKTYPE_ETHERNET: "ether",
+    LINKTYPE_TOKEN_RING: "tr",
+    LINKTYPE_PPP: "ppp",
+    LINKTYPE_FDDI: "fddi",
+    LINKTYPE_RAW_DLT12: "rawip",
+    LINKTYPE_RAW_DLT14: "rawip",
+    LINKTYPE_PPP_HDLC: "ppp-hdlc",
+    LINKTYPE_RAW: "rawip",
+    LINKTYPE_LOOP: "loop",
+    LINKTYPE_LINUX_SLL: "linux-sll",
+    LINKTYPE_IPV4: "rawip4",
+    LINKTYPE_IPV6: "rawip6",
+    LINKTYPE_LINUX_SLL2: "linux-sll2",
+}
+
+#: Frames of a NetMon record type that is not a packet (process table, event trace, filter...).
+LINKTYPE_NETMON_SPECIAL: Final = 0x10000 - 1
+
+# NetMon media types (the "network" field of the file header and of the 2.1+ per-frame trailer).
+_NETMON_MEDIA: Final[dict[int, int]] = {
+    1: LINKTYPE_ETHERNET,
+    2: LINKTYPE_TOKEN_RING,
+    3: LINKTYPE_FDDI,
+    7: LINKTYPE_RAW,  # wireless WAN: raw IP
+    8: LINKTYPE_RAW,  # RAS WAN / tunnel: raw IP
+}
+#: NetMon 3.x stores frames of any pcap link type as media 0xE000 + LINKTYPE.
+_NETMON_PCAP_BASE: Final = 0xE000
+
+
+def netmon_linktype(media: int) -> int:
+    """The LINKTYPE for a NetMon media type; unknown media keep a value the decoder will count.
+
+    Media types 0xFFE0-0xFFFF are NetMon's own records (event traces, process info, filters):
+    they are frames of the file but carry no packet, so they map to LINKTYPE_NETMON_SPECIAL.
+    """
+    known = _NETMON_MEDIA.get(media)
+    if known is not None:
+        return known
+    if media >= 0xFFE0:
+        return LINKTYPE_NETMON_SPECIAL
+    if media & 0xF000 == _NETMON_PCAP_BASE:
+        return media & 0x0FFF
+    # Keep the NetMon number out of the LINKTYPE range, so it is reported as unknown.
+    return 0x20000 | media
+
+
+def linktype_name(linktype: int) -> str:
+    """Human name of a link type for reports ("ether", "linux-sll", or "linktype-147")."""
+    return LINKTYPE_NAMES.get(linktype, f"linktype-{linktype}")

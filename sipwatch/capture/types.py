@@ -1,0 +1,54 @@
+"""Values passed between the capture stages.
+
+Sources yield :class:`Frame` (raw link-layer bytes with their capture timestamp, DESIGN §2 rule 5).
+The decoder turns frames into :class:`Segment` values: transport payloads with their flow, ready
+for SIP framing. Both are plain slotted dataclasses because one is made per packet on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Transport = Literal["udp", "tcp", "tls", "ws", "sctp"]
+
+#: (IP address as text, port). IPv6 addresses are plain text without brackets.
+Endpoint = tuple[str, int]
+
+
+def format_endpoint(endpoint: Endpoint) -> str:
+    """``"ip:port"``, or ``"[v6addr]:port"`` for IPv6 (the JSON contract's form)."""
+    host, port = endpoint
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+@dataclass(slots=True)
+class Frame:
+    """One captured frame as read from a file or interface."""
+
+    ts: float  # epoch seconds
+    linktype: int  # LINKTYPE_* value (pcap / pcapng numbering)
+    data: bytes  # captured bytes (may be shorter than orig_len)
+    number: int  # 1-based frame number in the capture
+    orig_len: int = 0  # length on the wire; 0 when unknown
+
+
+@dataclass(slots=True)
+class Segment:
+    """A transport payload extracted from one or more frames.
+
+    ``stream`` is True when ``data`` is an in-order chunk of a byte stream (TCP after
+    reassembly) that still needs Content-Length framing; False when it is exactly one message
+    candidate (a UDP datagram, an SCTP DATA chunk, a WebSocket message).
+    ``frame`` is the number of the frame that completed this payload.
+    """
+
+    ts: float
+    frame: int
+    src: Endpoint
+    dst: Endpoint
+    transport: Transport
+    data: bytes
+    stream: bool = False

@@ -1,0 +1,1 @@
+"""sipwatch.correlate layer (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""sipwatch.knowledge layer (see DESIGN.md)."""

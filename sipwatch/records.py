@@ -1,0 +1,91 @@
+"""What the pipeline hands to renderers: one record per SIP message, malformed message,
+finding, and a closing summary.
+
+These are the in-memory form of the JSON lines contract (DESIGN §3); ``render/jsonl.py`` turns
+each into one line. They live outside ``pipeline`` so renderers need not import the capture layer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sipwatch.sip.message import SipMessage
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    """One SIP message as seen on the wire (every copy: retransmissions and hops too)."""
+
+    ts: float
+    frame: int
+    src: str
+    dst: str
+    transport: str
+    msg: SipMessage
+    retransmission: bool = False
+    #: The ``annotation`` object of the contract (code, title, class, summary, remedy, diagnosis).
+    annotation: dict[str, Any] | None = None
+    #: Extra lines of diagnosis for the terminal (findings completed by this message).
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class MalformedRecord:
+    """Bytes that looked like SIP but did not parse."""
+
+    ts: float
+    frame: int
+    src: str
+    dst: str
+    transport: str
+    reason: str
+    raw: bytes
+
+
+@dataclass(slots=True)
+class FindingRecord:
+    """A correlated exchange worth a human's attention (the ``finding`` of the contract)."""
+
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", ""))
+
+    @property
+    def severity(self) -> str:
+        return str(self.data.get("severity", "info"))
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counts for the closing summary of a run."""
+
+    source: str = ""
+    messages: int = 0
+    shown: int = 0
+    requests_by_method: Counter[str] = field(default_factory=Counter)
+    responses_by_status: Counter[int] = field(default_factory=Counter)
+    call_ids: set[str] = field(default_factory=set)
+    findings_by_kind: Counter[str] = field(default_factory=Counter)
+    findings_by_severity: Counter[str] = field(default_factory=Counter)
+    transfers_by_outcome: Counter[str] = field(default_factory=Counter)
+    malformed: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    evictions: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    frames: int = 0
+    truncated: bool = False
+    drops: dict[str, int] = field(default_factory=dict)
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+    @property
+    def calls(self) -> int:
+        return len(self.call_ids)
+
+
+Record = MessageRecord | MalformedRecord | FindingRecord

@@ -1,0 +1,1 @@
+"""sipwatch.render layer (see DESIGN.md)."""

@@ -1,0 +1,164 @@
+"""Terminal renderer: a timeline line per SIP message, annotations under notable ones,
+and a closing summary.
+
+Wire text is never interpreted as rich markup: every line is assembled from ``rich.text.Text``
+pieces whose content went through :func:`sipwatch.render.safe.inert`. Colours follow the response
+class so a wall of red stands out during an incident.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.render.safe import inert, inert_bytes
+
+_CLASS_STYLE = {1: "cyan", 2: "green", 3: "yellow", 4: "red", 5: "bold red", 6: "bold magenta"}
+_SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
+_URI_LIMIT = 60
+_TEXT_LIMIT = 400
+
+
+def clock(ts: float) -> str:
+    """``HH:MM:SS.mmm`` in UTC: captures from several sites line up, tests are deterministic."""
+    whole = int(ts)
+    millis = int(round((ts - whole) * 1000))
+    if millis == 1000:
+        whole, millis = whole + 1, 0
+    return time.strftime("%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}"
+
+
+def short_call_id(call_id: str) -> str:
+    """First 8 characters of the Call-ID: enough to tell calls apart on one screen."""
+    return inert(call_id[:8]) if call_id else "-"
+
+
+class TerminalRenderer:
+    """Renders records to a rich console (a real terminal or a StringIO in tests)."""
+
+    def __init__(self, console: Console, show_findings: bool = True) -> None:
+        self.console = console
+        self.show_findings = show_findings
+
+    # -- per record ------------------------------------------------------------------------
+
+    def record(self, record: Record) -> None:
+        if isinstance(record, MessageRecord):
+            self.message(record)
+        elif isinstance(record, MalformedRecord):
+            self.malformed(record)
+        elif self.show_findings:
+            self.finding(record)
+
+    def message(self, record: MessageRecord) -> None:
+        msg = record.msg
+        line = Text()
+        line.append(f"{record.frame:>6} ", style="dim")
+        line.append(clock(record.ts) + " ", style="dim")
+        line.append(f"{inert(record.src)} → {inert(record.dst)} ")
+        line.append(f"{record.transport.upper():<4} ", style="dim")
+        if msg.kind == "request":
+            line.append(inert(msg.method, 32), style="bold")
+            line.append(" " + inert(msg.uri, _URI_LIMIT))
+        else:
+            style = _CLASS_STYLE.get(msg.status // 100, "")
+            line.append(f"{msg.status} {inert(msg.reason, 60)}", style=style)
+        cseq_num, cseq_method = msg.cseq
+        line.append(f"  [{short_call_id(msg.call_id)}]", style="dim")
+        line.append(f" {cseq_num} {inert(cseq_method, 32)}", style="dim")
+        if record.retransmission:
+            line.append("  (retransmission)", style="dim italic")
+        self.console.print(line, overflow="fold", no_wrap=False, soft_wrap=False)
+        if record.annotation:
+            self._annotation(record.annotation)
+        for note in record.notes:
+            self.console.print(Text("         ↳ " + inert(note, _TEXT_LIMIT), style="italic"))
+
+    def _annotation(self, annotation: dict[str, Any]) -> None:
+        title = Text("         ↳ ")
+        code = annotation.get("code")
+        title.append(f"{code} {inert(str(annotation.get('title', '')))}", style="bold")
+        summary = annotation.get("summary")
+        if summary:
+            title.append(" — " + inert(str(summary), _TEXT_LIMIT))
+        self.console.print(title)
+        diagnosis = annotation.get("diagnosis")
+        if diagnosis:
+            self.console.print(Text("           why: " + inert(str(diagnosis), _TEXT_LIMIT)))
+        remedy = annotation.get("remedy")
+        if remedy:
+            self.console.print(Text("           fix: " + inert(str(remedy), _TEXT_LIMIT)))
+
+    def malformed(self, record: MalformedRecord) -> None:
+        line = Text()
+        line.append(f"{record.frame:>6} ", style="dim")
+        line.append(clock(record.ts) + " ", style="dim")
+        line.append(f"{inert(record.src)} → {inert(record.dst)} ")
+        line.append(f"{record.transport.upper():<4} ", style="dim")
+        line.append("MALFORMED ", style="bold red")
+        line.append(inert(record.reason, 120))
+        self.console.print(line)
+        self.console.print(Text("         ↳ " + inert_bytes(record.raw, 100), style="dim"))
+
+    def finding(self, record: FindingRecord) -> None:
+        data = record.data
+        severity = str(data.get("severity", "info"))
+        line = Text("       ◆ ")
+        line.append(f"{severity.upper()} ", style=_SEVERITY_STYLE.get(severity, ""))
+        line.append(inert(record.kind), style="bold")
+        outcome = data.get("outcome")
+        if outcome:
+            line.append(f" ({inert(str(outcome))})", style="bold")
+        line.append(": " + inert(str(data.get("text", "")), _TEXT_LIMIT))
+        self.console.print(line)
+        remedy = data.get("remedy")
+        if remedy:
+            self.console.print(Text("           fix: " + inert(str(remedy), _TEXT_LIMIT)))
+
+    # -- summary ---------------------------------------------------------------------------
+
+    def summary(self, summary: Summary) -> None:
+        console = self.console
+        console.print()
+        head = Text("Summary", style="bold")
+        if summary.source:
+            head.append(" of " + inert(summary.source))
+        console.print(head)
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("frames", Text(str(summary.frames)))
+        shown = (
+            f" ({summary.shown} shown)" if summary.shown != summary.messages else ""
+        )
+        table.add_row("SIP messages", Text(f"{summary.messages}{shown}"))
+        table.add_row("calls (Call-IDs)", Text(str(summary.calls)))
+        table.add_row("requests", _counts(summary.requests_by_method))
+        table.add_row("responses", _counts({str(k): v for k, v in summary.responses_by_status.items()}))
+        if summary.transfers_by_outcome:
+            table.add_row("transfers", _counts(summary.transfers_by_outcome))
+        if summary.findings_by_kind:
+            table.add_row("findings", _counts(summary.findings_by_kind))
+        table.add_row("malformed", _counts(summary.malformed))
+        if summary.skipped:
+            table.add_row("skipped packets", _counts(summary.skipped))
+        if summary.notes:
+            table.add_row("notes", _counts(summary.notes))
+        if summary.evictions:
+            table.add_row("evicted (limits)", _counts(summary.evictions))
+        if summary.drops:
+            table.add_row("capture drops", _counts(summary.drops))
+        for problem in summary.problems:
+            table.add_row("problem", Text(inert(problem, _TEXT_LIMIT), style="yellow"))
+        console.print(table)
+
+
+def _counts(counter: Any) -> Text:
+    """``"INVITE 3, BYE 1"`` as inert Text (never markup: keys come from the wire)."""
+    items = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return Text(", ".join(f"{inert(str(k))} {v}" for k, v in items) or "0")

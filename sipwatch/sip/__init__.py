@@ -1,0 +1,1 @@
+"""SIP messages: model, detection, parsing and stream framing (no I/O)."""

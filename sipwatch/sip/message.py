@@ -1,0 +1,166 @@
+"""The SIP message model shared by every layer.
+
+A :class:`SipMessage` keeps headers as an ordered list of ``(name, value)`` pairs in wire order
+(RFC 3261 §7.3.1: the relative order of same-named fields is significant, e.g. Via), with compact
+forms already expanded to their long names (§7.3.3). Raw bytes are kept so renderers can show
+exactly what was on the wire. Lookups by name go through a small index built once at parse time,
+because the correlator asks for the same handful of headers for every message.
+
+A :class:`Malformed` is what a broken message becomes: peer misbehaviour is data, not an
+exception (DESIGN §2 rule 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MessageKind = Literal["request", "response"]
+
+#: RFC 3261 §8.1.1.7: a branch starting with this cookie was built by an RFC 3261 element and is
+#: unique per transaction; without it, transaction matching falls back to RFC 2543 rules (§17.2.3).
+MAGIC_COOKIE = "z9hG4bK"
+
+
+def status_class(status: int) -> int:
+    """Return the class digit of a status code (4 for 420)."""
+    return status // 100
+
+
+@dataclass(slots=True)
+class SipMessage:
+    """One parsed SIP request or response.
+
+    ``headers`` holds ``(canonical name, value)`` pairs in wire order; ``index`` maps the
+    lower-case canonical name to the positions of that header in ``headers``.
+    """
+
+    kind: MessageKind
+    method: str  # request method; for a response, the CSeq method ("" if unknown)
+    uri: str  # request-URI; "" for a response
+    status: int  # 0 for a request
+    reason: str  # reason phrase; "" for a request
+    headers: list[tuple[str, str]]
+    index: dict[str, list[int]]
+    body: bytes
+    raw: bytes
+    #: Problems that did not stop parsing (e.g. Content-Length larger than the datagram).
+    warnings: list[str] = field(default_factory=list)
+
+    # -- generic header access -------------------------------------------------------------
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (long or canonical name, any case), or None."""
+        positions = self.index.get(name.lower())
+        if not positions:
+            return None
+        return self.headers[positions[0]][1]
+
+    def header_all(self, name: str) -> list[str]:
+        """Every field value of ``name`` in wire order, without splitting on commas."""
+        return [self.headers[i][1] for i in self.index.get(name.lower(), ())]
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() in self.index
+
+    def header_values(self, name: str) -> list[str]:
+        """All comma-separated values of ``name`` across every occurrence, in wire order.
+
+        Commas inside quoted strings and ``<...>`` are not separators (RFC 3261 §7.3.1).
+        """
+        from sipwatch.sip.headers import split_values
+
+        values: list[str] = []
+        for raw in self.header_all(name):
+            values.extend(split_values(raw))
+        return values
+
+    def tokens(self, name: str) -> list[str]:
+        """Option-tag style tokens of ``name`` (Require, Supported, ...), lower-cased."""
+        return [v.strip().lower() for v in self.header_values(name) if v.strip()]
+
+    # -- frequently used fields ------------------------------------------------------------
+
+    @property
+    def is_request(self) -> bool:
+        return self.kind == "request"
+
+    @property
+    def call_id(self) -> str:
+        return (self.header("call-id") or "").strip()
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        """(sequence number, method) from CSeq; (0, "") when absent or unreadable."""
+        raw = self.header("cseq")
+        if raw is None:
+            return 0, ""
+        parts = raw.split()
+        if not parts:
+            return 0, ""
+        try:
+            number = int(parts[0])
+        except ValueError:
+            number = 0
+        method = parts[1] if len(parts) > 1 else ""
+        return number, method
+
+    @property
+    def cseq_num(self) -> int:
+        return self.cseq[0]
+
+    @property
+    def cseq_method(self) -> str:
+        return self.cseq[1]
+
+    @property
+    def from_tag(self) -> str:
+        from sipwatch.sip.headers import header_param
+
+        return header_param(self.header("from") or "", "tag") or ""
+
+    @property
+    def to_tag(self) -> str:
+        from sipwatch.sip.headers import header_param
+
+        return header_param(self.header("to") or "", "tag") or ""
+
+    @property
+    def top_via(self) -> str:
+        vias = self.header_values("via")
+        return vias[0] if vias else ""
+
+    @property
+    def branch(self) -> str:
+        from sipwatch.sip.headers import header_param
+
+        return header_param(self.top_via, "branch") or ""
+
+    @property
+    def via_count(self) -> int:
+        return len(self.header_values("via"))
+
+    @property
+    def content_type(self) -> str:
+        """Media type of the body, lower-cased, without parameters ("" when absent)."""
+        raw = self.header("content-type") or ""
+        return raw.split(";", 1)[0].strip().lower()
+
+    def start_line(self) -> str:
+        if self.kind == "request":
+            return f"{self.method} {self.uri} SIP/2.0"
+        return f"SIP/2.0 {self.status} {self.reason}"
+
+
+@dataclass(slots=True)
+class Malformed:
+    """Bytes that looked like SIP but could not be parsed, with the reason why."""
+
+    reason: str
+    raw: bytes
+    #: Whatever could be read before the problem (e.g. the start line), for display.
+    start_line: str = ""
+
+
+#: What the parser returns for one message.
+ParseResult = SipMessage | Malformed
