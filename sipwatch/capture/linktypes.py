@@ -1,8 +1,10 @@
-"""Link-layer type numbers shared by the readers and the decoder.
+"""Wire-format numbers shared by the readers and the decoder.
 
 Frames carry the pcap/pcapng ``LINKTYPE_*`` number (tcpdump.org "Link-layer header types"), so
 every reader maps its own numbering onto that one table and the decoder needs to know only one.
-NetMon has its own media-type numbering, mapped here by :func:`netmon_linktype`.
+NetMon has its own media-type numbering, mapped here by :func:`netmon_linktype`. The
+EtherTypes and IP protocol numbers the decoder dispatches on live here too, so the decoder
+module holds only decoding.
 """
 
 from __future__ import annotations
@@ -72,6 +74,47 @@ def netmon_linktype(media: int) -> int:
         return media & 0x0FFF
     # Keep the NetMon number out of the LINKTYPE range, so it is reported as unknown.
     return 0x20000 | media
+
+
+# EtherTypes (IEEE Registration Authority).
+ETH_IPV4: Final = 0x0800
+ETH_IPV6: Final = 0x86DD
+ETH_VLAN: Final = 0x8100  # IEEE 802.1Q C-tag
+ETH_QINQ: Final = 0x88A8  # IEEE 802.1ad S-tag
+ETH_QINQ_OLD: Final = 0x9100  # pre-standard QinQ
+ETH_PPPOE_SESSION: Final = 0x8864
+ETH_MPLS: Final = 0x8847
+ETH_MPLS_MC: Final = 0x8848
+ETH_TEB: Final = 0x6558  # Transparent Ethernet Bridging (RFC 1701 protocol type)
+ETH_PPP: Final = 0x880B  # PPP in GRE (RFC 2637)
+ETH_ERSPAN2: Final = 0x88BE
+ETH_ERSPAN3: Final = 0x22EB
+VLAN_TPIDS: Final = frozenset({ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD})
+
+# IP protocol numbers (IANA).
+P_ICMP: Final = 1
+P_IPIP: Final = 4
+P_TCP: Final = 6
+P_UDP: Final = 17
+P_IPV6: Final = 41
+P_GRE: Final = 47
+P_ESP: Final = 50
+P_AH: Final = 51
+P_ICMPV6: Final = 58
+P_NONE: Final = 59
+P_SCTP: Final = 132
+# RFC 8200 §4 and RFC 7045: extension headers with the uniform (next header, 8-octet length)
+# layout: hop-by-hop, routing, destination options, mobility, HIP, shim6.
+V6_UNIFORM_EXT: Final = frozenset({0, 43, 60, 135, 139, 140})
+V6_FRAGMENT: Final = 44
+
+VXLAN_PORT: Final = 4789  # RFC 7348 §5
+#: BSD NULL/LOOP address-family values for IPv6: NetBSD/OpenBSD 24, FreeBSD 28, macOS 30, Linux 10.
+AF_INET6_VALUES: Final = frozenset({24, 28, 30, 10})
+AF_INET: Final = 2
+#: ICMP types whose body quotes the offending datagram (RFC 792): unreachable, source quench,
+#: redirect, time exceeded, parameter problem.
+ICMP_ERRORS: Final = frozenset({3, 4, 5, 11, 12})
 
 
 def linktype_name(linktype: int) -> str:

@@ -51,11 +51,18 @@ def read_pcap(inp: ChunkedInput) -> Iterator[Frame]:
     inp.pos += _FILE_HEADER_LEN
     # The top bits of the link-type field carry FCS information (pcap spec "LinkType and
     # additional information"); the type itself is the low 16 bits.
-    return _records(inp, struct.Struct(order + "IIII"), unit, rec_len, snaplen, link & 0xFFFF)
+    return _records(
+        inp,
+        rec=struct.Struct(order + "IIII"),
+        unit=unit,
+        rec_len=rec_len,
+        snaplen=snaplen,
+        link=link & 0xFFFF,
+    )
 
 
 def _records(
-    inp: ChunkedInput, rec: struct.Struct, unit: float, rec_len: int, snaplen: int, link: int
+    inp: ChunkedInput, *, rec: struct.Struct, unit: float, rec_len: int, snaplen: int, link: int
 ) -> Iterator[Frame]:
     stats = inp.stats
     unpack = rec.unpack_from

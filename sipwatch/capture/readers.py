@@ -14,6 +14,7 @@ frame before it is yielded, and :class:`CaptureStats` records what happened.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import sys
 import zlib
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from sipwatch.capture import netmon, pcap, pcapng
 from sipwatch.capture.types import Frame
@@ -65,10 +66,6 @@ class CaptureStats:
         self.counters[kind] += 1
 
 
-class _Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
 class ChunkedInput:
     """A forward-only byte source with the unread rest of the last chunk in ``buf[pos:]``.
 
@@ -100,7 +97,9 @@ class ChunkedInput:
             self.stats.problem(f"compressed stream broken: {exc}")
             chunk = b""
         except OSError as exc:
-            raise CaptureReadError(f"{self.stats.name}: read failed: {exc.strerror or exc}") from exc
+            raise CaptureReadError(
+                f"{self.stats.name}: read failed: {exc.strerror or exc}"
+            ) from exc
         if not chunk:
             self.eof = True
         return chunk
@@ -163,11 +162,17 @@ class _Prefixed:
         self._prefix = prefix
         self._read = read
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int = -1, /) -> bytes:
         if self._prefix:
-            out, self._prefix = self._prefix, b""
+            if size < 0:
+                size = len(self._prefix)
+            out, self._prefix = self._prefix[:size], self._prefix[size:]
             return out
         return self._read(CHUNK if size < 0 else size)
+
+    def seek(self, offset: int, /) -> object:
+        """Part of the file protocol gzip expects; never called when only reading forward."""
+        raise io.UnsupportedOperation("capture input is read forward only")
 
 
 def _preview(head: bytes) -> str:
@@ -195,7 +200,7 @@ def _open_raw(path: str | os.PathLike[str]) -> tuple[str, Callable[[int], bytes]
         raise CaptureReadError(f"{name}: permission denied") from exc
     except OSError as exc:
         raise CaptureReadError(f"{name}: cannot open: {exc.strerror or exc}") from exc
-    return name, raw.read, raw  # type: ignore[return-value]
+    return name, raw.read, raw
 
 
 def _first_bytes(read: Callable[[int], bytes], name: str, want: int) -> bytes:

@@ -12,20 +12,27 @@ import re
 
 _STATUS_PREFIX = b"SIP/2.0 "
 #: RFC 3261 §25.1 token characters (used for the method).
+#: Methods have no length limit in the grammar; PROTOS test cases use methods of thousands of
+#: characters, and Wireshark still counts them as SIP, so neither part is length-capped here
+#: beyond the first line's own cap.
+#: The Request-URI holds no controls (a NUL there is a fuzzed datagram, not SIP); the line may end
+#: in CRLF, LF or a bare CR, as Wireshark also accepts.
 _REQUEST_LINE = re.compile(
-    rb"[A-Za-z0-9\-.!%*_+`'~]{1,32} [^ \r\n]{1,8192} SIP/2\.0\r?\n", re.ASCII
+    rb"[A-Za-z0-9\-.!%*_+`'~]+ [^\x00-\x20\x7f]+ SIP/2\.0(?:\r\n|\n|\r)", re.ASCII
 )
-_MAX_LINE = 8300
+#: RFC 3261 §25.1 Reason-Phrase: no control characters except HTAB (a NUL in it is fuzzing).
+_STATUS_LINE = re.compile(rb"SIP/2\.0 [0-9]{3}(?:[ \t][^\x00-\x08\x0a-\x1f\x7f]*)?(?:\r\n|\n|\r)")
+_MAX_LINE = 65536
 
 
 def looks_like_sip(data: bytes | memoryview) -> bool:
     """True when ``data`` begins with a SIP request or status line."""
-    head = bytes(data[:_MAX_LINE])
-    if head.startswith(_STATUS_PREFIX):
-        return len(head) > 11 and head[8:11].isdigit()
-    if not head[:1].isalpha():
+    first = data[:1]
+    if first == b"S" and bytes(data[:8]) == _STATUS_PREFIX:
+        return _STATUS_LINE.match(bytes(data[:_MAX_LINE])) is not None
+    if not bytes(first).isalpha():  # RTP, RTCP, TLS, STUN... leave at the first byte
         return False
-    return _REQUEST_LINE.match(head) is not None
+    return _REQUEST_LINE.match(bytes(data[:_MAX_LINE])) is not None
 
 
 def find_sip_start(data: bytes, start: int = 0) -> int:

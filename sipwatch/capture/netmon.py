@@ -1,0 +1,126 @@
+"""Microsoft Network Monitor captures (.cap), versions 1.x and 2.x.
+
+Layout (documented in the Network Monitor 3.x help, "Capture file format"): a 128-byte header
+starting with the magic (``RTSS`` for 1.x, ``GMBU`` for 2.x), the version, the media type, the
+capture start as a Windows SYSTEMTIME, and the offset and length of a *frame table* — an array
+of 32-bit file offsets, one per frame. Each frame record is a header (time since the start,
+original and captured length) followed by the bytes; version 2.1 and later append a trailer
+whose first field is the frame's own media type (2.1: media; 2.2: + process index; 2.3: + UTC
+timestamp and time-zone index).
+
+The frame table usually sits at the end of the file, so this format cannot be streamed: the
+file is read whole (NetMon files are bounded by their 32-bit offsets). The start time is taken
+as UTC, which matches what tshark prints for the public NetMon capture.
+"""
+
+from __future__ import annotations
+
+import calendar
+import struct
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final
+
+from sipwatch.capture.linktypes import netmon_linktype
+from sipwatch.capture.types import Frame
+from sipwatch.errors import CaptureFormatError
+
+if TYPE_CHECKING:
+    from sipwatch.capture.readers import ChunkedInput
+
+MAGICS: Final = frozenset({b"RTSS", b"GMBU"})
+_HEADER_LEN: Final = 128
+_HEADER = struct.Struct("<4sBBH8HII")
+_V1_RECORD = struct.Struct("<IHH")  # ms since start, original length, captured length
+_V2_RECORD = struct.Struct("<QII")  # µs since start, original length, captured length
+#: 2.3+ trailer timestamps are 100 ns ticks since 1601-01-01 UTC (a Windows FILETIME).
+_FILETIME_UNIX_EPOCH: Final = 116_444_736_000_000_000  # 1970-01-01 in FILETIME ticks
+
+
+def _trailer_len(major: int, minor: int) -> int:
+    """Bytes after each frame's data, by file version."""
+    if major < 2 or minor == 0:
+        return 0
+    if minor == 1:
+        return 2
+    if minor == 2:
+        return 6
+    return 15
+
+
+def read_netmon(inp: ChunkedInput) -> Iterator[Frame]:
+    """Read the whole file, check its header now, and return the frame iterator."""
+    stats = inp.stats
+    data = inp.read_all()
+    if len(data) < _HEADER_LEN:
+        raise CaptureFormatError(f"{stats.name}: NetMon file header cut short (file too small)")
+    magic, minor, major, media, *systime, table_off, table_len = _HEADER.unpack_from(data, 0)
+    if (magic == b"RTSS") != (major == 1) or major not in (1, 2):
+        raise CaptureFormatError(
+            f"{stats.name}: NetMon file of unsupported version {major}.{minor}"
+        )
+    stats.format = f"netmon{major}"
+    year, month, _dow, day, hour, minute, second, millis = systime
+    try:
+        start = calendar.timegm((year, month, day, hour, minute, second)) + millis / 1000
+    except (ValueError, OverflowError):
+        stats.problem(f"capture start time {systime} is not a valid date; using 0")
+        start = 0.0
+    count = table_len // 4
+    if table_off + 4 * count > len(data):
+        stats.truncated = True
+        stats.problem(
+            f"frame table at {table_off} ({count} frames) runs past the end of the file "
+            f"({len(data)} bytes); frames after the cut are lost"
+        )
+        count = max(0, (len(data) - table_off) // 4)
+    offsets = struct.unpack_from(f"<{count}I", data, table_off) if count else ()
+    return _frames(inp, data, offsets, version=(major, minor), media=media, start=start)
+
+
+def _frames(
+    inp: ChunkedInput,
+    data: bytes,
+    offsets: tuple[int, ...],
+    *,
+    version: tuple[int, int],
+    media: int,
+    start: float,
+) -> Iterator[Frame]:
+    stats = inp.stats
+    major, minor = version
+    record = _V1_RECORD if major == 1 else _V2_RECORD
+    unit = 1e-3 if major == 1 else 1e-6
+    rec_len = record.size
+    trailer = _trailer_len(major, minor)
+    default_link = netmon_linktype(media)
+    size = len(data)
+    number = 0
+    last_ts = 0.0
+    for index, off in enumerate(offsets, 1):
+        if off + rec_len > size:
+            stats.truncated = True
+            stats.problem(f"frame {index}: record at offset {off} is past the end of the file")
+            break
+        delta, orig, incl = record.unpack_from(data, off)
+        begin = off + rec_len
+        end = begin + incl
+        if end + trailer > size:
+            stats.truncated = True
+            stats.problem(f"capture cut in the middle of record {index} ({incl} bytes)")
+            break
+        link = default_link
+        ts = start + delta * unit
+        if trailer:
+            link = netmon_linktype(data[end] | data[end + 1] << 8)
+            if trailer >= 15:
+                (ticks,) = struct.unpack_from("<Q", data, end + 6)
+                if ticks:
+                    ts = (ticks - _FILETIME_UNIX_EPOCH) / 1e7
+        number = index
+        if ts < last_ts:
+            stats.count(
+                "timestamp-backwards", f"record {number}: timestamp goes backwards ({ts:.6f})"
+            )
+        last_ts = ts
+        stats.frames = number
+        yield Frame(ts, link, data[begin:end], number, orig)
