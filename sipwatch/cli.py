@@ -1,0 +1,382 @@
+"""The ``sipwatch`` command line.
+
+Commands stay thin (DESIGN §2 rule 7): parse options, call one function of the layer that owns
+the work, hand the result to one renderer. Operator errors are turned into a one-line message
+and an exit code in exactly one place, :data:`EXIT_CODES` with :func:`operator_errors`, so no
+traceback reaches the user and every command fails the same way::
+
+    sipwatch: error: unknown term 'tmer' (did you mean: timer?)
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Final
+
+import typer
+
+from sipwatch.errors import (
+    CaptureFormatError,
+    CaptureReadError,
+    KnowledgeError,
+    LiveCaptureError,
+    RulesError,
+    SipwatchError,
+    UnknownTermError,
+)
+from sipwatch.knowledge import load_knowledge
+from sipwatch.knowledge.lookup import resolve_code, resolve_term
+from sipwatch.render.explain import show_compare, show_explain
+
+if TYPE_CHECKING:
+    from sipwatch.pipeline import PipelineOptions
+
+#: Operator error -> exit code. The first class the error is an instance of wins, so list
+#: subclasses before their bases. 2 is "the operator must fix something" (as in usage errors).
+EXIT_CODES: Final[tuple[tuple[type[SipwatchError], int], ...]] = (
+    (UnknownTermError, 2),
+    (KnowledgeError, 2),
+    (CaptureFormatError, 2),
+    (CaptureReadError, 2),
+    (RulesError, 2),
+    (LiveCaptureError, 2),
+    (SipwatchError, 2),
+)
+
+
+def exit_code(exc: SipwatchError) -> int:
+    """The exit code :data:`EXIT_CODES` assigns to ``exc``."""
+    return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+
+
+def error_line(exc: SipwatchError) -> str:
+    """The single stderr line for an operator error (with suggestions for unknown terms)."""
+    message = str(exc)
+    if isinstance(exc, UnknownTermError) and exc.suggestions:
+        message += f" (did you mean: {', '.join(exc.suggestions)}?)"
+    return f"sipwatch: error: {message}"
+
+
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    """Map any :class:`SipwatchError` raised inside to its message and exit code."""
+    try:
+        yield
+    except SipwatchError as exc:
+        typer.echo(error_line(exc), err=True)
+        raise typer.Exit(exit_code(exc)) from None
+
+
+class Lang(enum.StrEnum):
+    en = "en"
+    ja = "ja"
+
+
+class PageFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+LangOption = Annotated[Lang, typer.Option("--lang", "-l", help="Language of the page.")]
+FormatOption = Annotated[
+    PageFormat, typer.Option("--format", "-f", help="Terminal text, JSON or Markdown.")
+]
+
+app = typer.Typer(
+    name="sipwatch",
+    help="Every SIP message, what it means, why it happened, and what to do about it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def explain(
+    term: Annotated[
+        str,
+        typer.Argument(
+            help="A response code (420), option tag (timer), q850:17, warning:399, "
+            "subscription:noresource, or a Reason header value (Q.850;cause=17).",
+            show_default=False,
+        ),
+    ],
+    lang: LangOption = Lang.en,
+    fmt: FormatOption = PageFormat.text,
+) -> None:
+    """Explain a SIP response code, option tag, Q.850 cause, Warning code or reason."""
+    with operator_errors():
+        kb = load_knowledge()
+        show_explain(kb, resolve_term(kb, term), lang=lang.value, fmt=fmt.value, stream=sys.stdout)
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="First response code.", show_default=False)],
+    b: Annotated[str, typer.Argument(help="Second response code.", show_default=False)],
+    lang: LangOption = Lang.en,
+    fmt: FormatOption = PageFormat.text,
+) -> None:
+    """Compare two response codes that are easy to confuse (e.g. 202 and 420)."""
+    with operator_errors():
+        kb = load_knowledge()
+        first, second = resolve_code(kb, a), resolve_code(kb, b)
+        if first.code == second.code:
+            raise SipwatchError(f"compare needs two different codes (got {first.code} twice)")
+        show_compare(kb, first, second, lang=lang.value, fmt=fmt.value, stream=sys.stdout)
+
+
+class Explain(enum.StrEnum):
+    problems = "problems"
+    all = "all"
+    none = "none"
+
+
+class StreamFormat(enum.StrEnum):
+    text = "text"
+    jsonl = "jsonl"
+
+
+ExplainOption = Annotated[
+    Explain,
+    typer.Option(
+        "--explain",
+        help="Which messages get an inline explanation: problems (3xx-6xx, transfers, "
+        "timeouts, malformed), all, or none.",
+    ),
+]
+StreamFormatOption = Annotated[
+    StreamFormat,
+    typer.Option("--format", "-f", help="Terminal timeline, or JSON lines (docs/jsonl.md)."),
+]
+CallIdOption = Annotated[
+    list[str] | None,
+    typer.Option("--call-id", help="Only calls whose Call-ID starts with this (repeatable)."),
+]
+MethodOption = Annotated[
+    list[str] | None,
+    typer.Option("--method", help="Only this method, incl. its responses (repeatable, or a,b)."),
+]
+StatusOption = Annotated[
+    str | None, typer.Option("--status", help="Only responses of these codes/classes: 4xx,503.")
+]
+PortOption = Annotated[
+    list[int] | None, typer.Option("--port", help="Only packets to or from this port (repeatable).")
+]
+NotifyTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--notify-timeout",
+        min=0.1,
+        help="Seconds of capture time an accepted REFER may wait for its first NOTIFY.",
+    ),
+]
+ColorOption = Annotated[
+    bool | None,
+    typer.Option("--color/--no-color", help="Force colours on or off (default: if a terminal)."),
+]
+
+
+def pipeline_options(
+    lang: Lang,
+    explain: Explain,
+    notify_timeout: float,
+    call_id: list[str] | None,
+    method: list[str] | None,
+    status: str | None,
+    port: list[int] | None,
+) -> PipelineOptions:
+    """The options every capture-reading command shares, as one value for the pipeline."""
+    from sipwatch.filters import MessageFilter
+    from sipwatch.pipeline import PipelineOptions
+
+    return PipelineOptions(
+        lang=lang.value,
+        explain=explain.value,
+        notify_timeout=notify_timeout,
+        filter=MessageFilter.build(call_id, method, status, port),
+    )
+
+
+@app.command()
+def pcap(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
+        ),
+    ],
+    fmt: StreamFormatOption = StreamFormat.text,
+    explain: ExplainOption = Explain.problems,
+    lang: LangOption = Lang.en,
+    call_id: CallIdOption = None,
+    method: MethodOption = None,
+    status: StatusOption = None,
+    port: PortOption = None,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+) -> None:
+    """Annotate capture files: a timeline of every SIP message, explanations, a summary."""
+
+    from sipwatch.commands.pcap import run_pcap
+
+    with operator_errors():
+        options = pipeline_options(lang, explain, notify_timeout, call_id, method, status, port)
+        code = run_pcap(files, options, fmt.value, sys.stdout, color)
+    raise typer.Exit(code)
+
+
+@app.command()
+def live(
+    interface: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Interface(s) to capture on; 'any' for all (see: sipwatch interfaces).",
+            show_default=False,
+        ),
+    ] = None,
+    more: Annotated[
+        list[str] | None,
+        typer.Option("--interface", "-i", help="Another interface (repeatable)."),
+    ] = None,
+    bpf: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Capture filter (BPF). Default: all UDP, TCP, SCTP and IP fragments; SIP is "
+            "found by content on any port.",
+        ),
+    ] = None,
+    write: Annotated[
+        str | None,
+        typer.Option("--write", "-w", help="Save every captured packet to this pcap file."),
+    ] = None,
+    ring: Annotated[
+        int, typer.Option("--ring", min=0, help="With --write: a ring of N files (oldest reused).")
+    ] = 0,
+    ring_size: Annotated[
+        float | None,
+        typer.Option("--ring-size", min=0.001, help="Size of each ring file in MB (default 100)."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.0, help="Stop after this many seconds.")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-c", min=1, help="Stop after N SIP messages shown.")
+    ] = None,
+    fmt: StreamFormatOption = StreamFormat.text,
+    explain: ExplainOption = Explain.problems,
+    lang: LangOption = Lang.en,
+    call_id: CallIdOption = None,
+    method: MethodOption = None,
+    status: StatusOption = None,
+    port: PortOption = None,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+    status_every: Annotated[
+        float,
+        typer.Option(
+            "--status-every",
+            min=0.0,
+            help="Without a terminal status line (JSON lines, a pipe): print the status to "
+            "stderr every N seconds (0: never).",
+        ),
+    ] = 0.0,
+) -> None:
+    """Capture live and annotate every SIP message as it happens (Ctrl-C stops)."""
+
+    from sipwatch.commands.live import LiveOptions, run_live
+
+    with operator_errors():
+        options = pipeline_options(lang, explain, notify_timeout, call_id, method, status, port)
+        names = [*(interface or []), *(more or [])]
+        if not names:
+            raise LiveCaptureError("name an interface to capture on (see: sipwatch interfaces)")
+        settings = LiveOptions(
+            interfaces=names,
+            bpf=bpf,
+            write=write,
+            ring=ring,
+            ring_size_mb=ring_size,
+            duration=duration,
+            count=count,
+            status_every=status_every,
+        )
+        code = run_live(settings, options, fmt.value, sys.stdout, sys.stderr, color)
+    raise typer.Exit(code)
+
+
+@app.command()
+def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
+    """List the interfaces sipwatch live can capture on, with their state and addresses."""
+
+    from sipwatch.capture.interfaces import list_interfaces
+    from sipwatch.render.status import show_interfaces
+
+    with operator_errors():
+        show_interfaces(list_interfaces(), sys.stdout, fmt.value)
+
+
+@app.command()
+def check(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Capture files, directories (searched recursively) or glob patterns.",
+            show_default=False,
+        ),
+    ],
+    rules: Annotated[
+        str | None,
+        typer.Option(
+            "--rules",
+            help="Rules file (sipwatch.toml, or a pyproject.toml with [tool.sipwatch]). "
+            "Default: the nearest one upward from the working directory.",
+        ),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    fmt: Annotated[
+        StreamFormat,
+        typer.Option("--format", "-f", help="Terminal summary, or JSON lines (docs/check.md)."),
+    ] = StreamFormat.text,
+    junit: Annotated[
+        str | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
+    ] = None,
+    markdown: Annotated[
+        str | None,
+        typer.Option(
+            "--markdown", help="Also write a Markdown report (e.g. $GITHUB_STEP_SUMMARY)."
+        ),
+    ] = None,
+    lang: LangOption = Lang.en,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+) -> None:
+    """Check captures against rules for CI: exit 0 if all hold, 1 if one failed, 2 on errors."""
+
+    from sipwatch.commands.check import run_check
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        code = run_check(
+            paths,
+            sys.stdout,
+            rules=rules,
+            strict=strict,
+            fmt=fmt.value,
+            junit=junit,
+            markdown=markdown,
+            color=color,
+            options=options,
+            err=sys.stderr,
+        )
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point (``[project.scripts] sipwatch``)."""
+    app(prog_name="sipwatch")

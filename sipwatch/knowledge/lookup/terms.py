@@ -1,0 +1,204 @@
+"""Parse what a user types after ``sipwatch explain`` into one knowledge entry.
+
+Accepted spellings (case-insensitive; ``:`` or ``=`` after a prefix)::
+
+    420                      a response code (any of 100-699; unregistered codes get the
+                             generic entry of their class, RFC 3261 §8.1.3.2)
+    timer                    an option tag (also tag:timer, option:timer)
+    noresource               a Subscription-State reason, when no option tag has that name
+                             (also subscription:noresource, sub:noresource)
+    q850:17                  a Q.850 cause (also q.850:17, cause:17)
+    warning:399              a Warning code (also warn:399)
+    Q.850;cause=17           a Reason header value pasted from a capture (RFC 3326): the
+    SIP;cause=486            protocol picks Q.850 cause or SIP response code
+    reason:...               the same, or a Subscription-State reason: "reason" is what both
+                             a Reason header and a Subscription-State parameter are called,
+                             so either is accepted
+
+Anything else raises :class:`~sipwatch.errors.UnknownTermError` carrying the closest known
+spellings (difflib), which the CLI prints as "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from sipwatch.errors import UnknownTermError
+from sipwatch.knowledge.model import (
+    CauseEntry,
+    Knowledge,
+    OptionTagEntry,
+    ReasonEntry,
+    ResponseEntry,
+    WarningEntry,
+    is_status_code,
+)
+
+TermKind = Literal["response", "option_tag", "q850", "warning", "subscription_reason"]
+Entry = ResponseEntry | OptionTagEntry | CauseEntry | WarningEntry | ReasonEntry
+
+_PREFIXES: Final[dict[str, TermKind | Literal["reason"]]] = {
+    "code": "response",
+    "status": "response",
+    "response": "response",
+    "sip": "response",
+    "tag": "option_tag",
+    "option": "option_tag",
+    "option-tag": "option_tag",
+    "q850": "q850",
+    "q.850": "q850",
+    "cause": "q850",
+    "warning": "warning",
+    "warn": "warning",
+    "subscription": "subscription_reason",
+    "sub": "subscription_reason",
+    "subscription-state": "subscription_reason",
+    "reason": "reason",
+}
+
+#: RFC 3326 Reason header value: protocol ";" cause "=" number (other params ignored).
+_REASON_HEADER = re.compile(
+    r"(?P<proto>sip|q\.850)\s*;(?:.*?;)?\s*cause\s*=\s*(?P<cause>\d+)\s*(?:;.*)?", re.I
+)
+_CUTOFF: Final = 0.6
+_PREFIXED = re.compile(r"(?P<prefix>[a-z][a-z0-9.-]*)\s*[:=]\s*(?P<rest>.+)", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A resolved term: its kind, its canonical spelling (as :func:`candidates` lists it) and
+    its entry."""
+
+    kind: TermKind
+    key: str
+    entry: Entry
+
+
+def _unknown(kb: Knowledge, text: str, kind: TermKind | None = None) -> UnknownTermError:
+    return UnknownTermError(f"unknown term '{text}'", suggest(kb, text, kind))
+
+
+def candidates(kb: Knowledge, kind: TermKind | None = None) -> list[str]:
+    """Every canonical spelling the knowledge base can explain (optionally of one kind)."""
+    spellings: dict[TermKind, list[str]] = {
+        "response": [str(code) for code in sorted(kb.responses)],
+        "option_tag": sorted(kb.option_tags),
+        "q850": [f"q850:{cause}" for cause in sorted(kb.causes)],
+        "warning": [f"warning:{code}" for code in sorted(kb.warnings)],
+        "subscription_reason": [f"subscription:{r}" for r in sorted(kb.subscription_reasons)],
+    }
+    if kind is not None:
+        return spellings[kind]
+    return [spelling for group in spellings.values() for spelling in group]
+
+
+def _closest(needle: str, pool: list[str], limit: int) -> list[str]:
+    """Like difflib.get_close_matches (ratio >= 0.6), but ties come out in reading order."""
+    matcher = difflib.SequenceMatcher(b=needle)
+    scored = []
+    for candidate in pool:
+        matcher.set_seq1(candidate)
+        ratio = matcher.ratio()
+        if ratio >= _CUTOFF:
+            scored.append((-ratio, candidate))
+    return [candidate for _, candidate in sorted(scored)[:limit]]
+
+
+def suggest(kb: Knowledge, text: str, kind: TermKind | None = None, limit: int = 3) -> list[str]:
+    """The closest known spellings to ``text`` (difflib ratio), best first."""
+    needle = text.strip().lower()
+    pool = candidates(kb, kind)
+    found = _closest(needle, pool, limit)
+    if not found and kind is None:
+        # "noresorce" should find "subscription:noresource": compare with the bare names of
+        # prefixed spellings too, and hand back the full spelling.
+        bare = {s.split(":", 1)[1]: s for s in pool if ":" in s}
+        found = [bare[m] for m in _closest(needle, list(bare), limit)]
+    return found
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) <= 6 else None
+
+
+def resolve_code(kb: Knowledge, text: str) -> ResponseEntry:
+    """A response code as typed for ``compare``: any code 100-699, else UnknownTermError."""
+    raw = text.strip()
+    match = _PREFIXED.fullmatch(raw)
+    if match and _PREFIXES.get(match["prefix"].lower()) == "response":
+        raw = match["rest"].strip()
+    code = _number(raw)
+    entry = kb.response_or_class(code) if code is not None else None
+    if entry is None:
+        raise UnknownTermError(
+            f"unknown response code '{text.strip()}'", suggest(kb, text, "response")
+        )
+    return entry
+
+
+def _by_kind(kb: Knowledge, kind: TermKind, value: str, text: str) -> Term:
+    value = value.strip()
+    if kind == "response":
+        entry = resolve_code(kb, value)
+        return Term("response", str(entry.code), entry)
+    if kind == "option_tag":
+        tag = kb.option_tag(value)
+        if tag is not None:
+            return Term("option_tag", tag.tag, tag)
+    elif kind == "subscription_reason":
+        reason = kb.subscription_reason(value)
+        if reason is not None:
+            return Term("subscription_reason", f"subscription:{reason.reason}", reason)
+    else:
+        number = _number(value)
+        if number is not None:
+            if kind == "q850":
+                cause = kb.q850(number)
+                if cause is not None:
+                    return Term("q850", f"q850:{number}", cause)
+            else:
+                warning = kb.warning(number)
+                if warning is not None:
+                    return Term("warning", f"warning:{number}", warning)
+    raise _unknown(kb, text, kind)
+
+
+def _reason_header(kb: Knowledge, value: str, text: str) -> Term | None:
+    match = _REASON_HEADER.fullmatch(value.strip())
+    if match is None:
+        return None
+    kind: TermKind = "q850" if match["proto"].lower() == "q.850" else "response"
+    return _by_kind(kb, kind, match["cause"], text)
+
+
+def resolve_term(kb: Knowledge, text: str) -> Term:
+    """Resolve ``text`` to a :class:`Term` or raise UnknownTermError with suggestions."""
+    raw = text.strip()
+    if not raw:
+        raise UnknownTermError("empty term", [])
+    code = _number(raw)
+    if code is not None:
+        if not is_status_code(code):
+            raise _unknown(kb, raw, "response")
+        return _by_kind(kb, "response", raw, raw)
+    header = _reason_header(kb, raw, raw)
+    if header is not None:
+        return header
+    match = _PREFIXED.fullmatch(raw)
+    if match is not None:
+        prefix = _PREFIXES.get(match["prefix"].lower())
+        if prefix == "reason":
+            rest = match["rest"]
+            return _reason_header(kb, rest, raw) or _by_kind(kb, "subscription_reason", rest, raw)
+        if prefix is not None:
+            return _by_kind(kb, prefix, match["rest"], raw)
+    tag = kb.option_tag(raw)
+    if tag is not None:
+        return Term("option_tag", tag.tag, tag)
+    reason = kb.subscription_reason(raw)
+    if reason is not None:
+        return Term("subscription_reason", f"subscription:{reason.reason}", reason)
+    raise _unknown(kb, raw)
