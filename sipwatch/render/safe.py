@@ -16,9 +16,7 @@ import re
 #: C0 controls (tab included: it breaks column layout), DEL, C1 controls, and the Unicode
 #: bidirectional formatting characters used to reorder text ("Trojan Source", CVE-2021-42574),
 #: plus line/paragraph separators that some terminals honour.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
-)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -9,10 +9,11 @@ class so a wall of red stands out during an incident.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.segment import Segment, Segments
 from rich.text import Text
 
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
@@ -21,13 +22,15 @@ from sipwatch.render.safe import inert, inert_bytes
 _CLASS_STYLE = {1: "cyan", 2: "green", 3: "yellow", 4: "red", 5: "bold red", 6: "bold magenta"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 _URI_LIMIT = 60
-_TEXT_LIMIT = 400
+_TEXT_LIMIT = 2000
+#: Annotations hang under the message line, indented past the frame and time columns.
+_INDENT = 9
 
 
 def clock(ts: float) -> str:
     """``HH:MM:SS.mmm`` in UTC: captures from several sites line up, tests are deterministic."""
     whole = int(ts)
-    millis = int(round((ts - whole) * 1000))
+    millis = round((ts - whole) * 1000)
     if millis == 1000:
         whole, millis = whole + 1, 0
     return time.strftime("%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}"
@@ -73,26 +76,41 @@ class TerminalRenderer:
         line.append(f" {cseq_num} {inert(cseq_method, 32)}", style="dim")
         if record.retransmission:
             line.append("  (retransmission)", style="dim italic")
-        self.console.print(line, overflow="fold", no_wrap=False, soft_wrap=False)
+        self.console.print(line)
         if record.annotation:
             self._annotation(record.annotation)
         for note in record.notes:
-            self.console.print(Text("         ↳ " + inert(note, _TEXT_LIMIT), style="italic"))
+            self._block(Text("↳ " + inert(note, _TEXT_LIMIT), style="italic"))
+
+    def _block(self, text: Text, extra_indent: int = 0) -> None:
+        """Print ``text`` wrapped to the console width, indented under the message line.
+
+        Lines are rendered without padding so files and pipes get no trailing blanks.
+        """
+        indent = _INDENT + extra_indent
+        options = self.console.options.update_width(max(20, self.console.width - indent))
+        margin = Segment(" " * indent)
+        for line in self.console.render_lines(text, options, pad=False):
+            segments = list(line)
+            if segments and segments[-1].text.endswith(" "):  # the space the wrap broke at
+                last = segments.pop()
+                segments.append(Segment(last.text.rstrip(" "), last.style))
+            self.console.print(Segments([margin, *segments, Segment.line()]), end="")
 
     def _annotation(self, annotation: dict[str, Any]) -> None:
-        title = Text("         ↳ ")
+        title = Text("↳ ")
         code = annotation.get("code")
         title.append(f"{code} {inert(str(annotation.get('title', '')))}", style="bold")
         summary = annotation.get("summary")
         if summary:
             title.append(" — " + inert(str(summary), _TEXT_LIMIT))
-        self.console.print(title)
+        self._block(title)
         diagnosis = annotation.get("diagnosis")
         if diagnosis:
-            self.console.print(Text("           why: " + inert(str(diagnosis), _TEXT_LIMIT)))
+            self._block(Text("why: " + inert(str(diagnosis), _TEXT_LIMIT)), 2)
         remedy = annotation.get("remedy")
         if remedy:
-            self.console.print(Text("           fix: " + inert(str(remedy), _TEXT_LIMIT)))
+            self._block(Text("fix: " + inert(str(remedy), _TEXT_LIMIT)), 2)
 
     def malformed(self, record: MalformedRecord) -> None:
         line = Text()
@@ -103,22 +121,22 @@ class TerminalRenderer:
         line.append("MALFORMED ", style="bold red")
         line.append(inert(record.reason, 120))
         self.console.print(line)
-        self.console.print(Text("         ↳ " + inert_bytes(record.raw, 100), style="dim"))
+        self._block(Text("↳ " + inert_bytes(record.raw, 100), style="dim"))
 
     def finding(self, record: FindingRecord) -> None:
         data = record.data
         severity = str(data.get("severity", "info"))
-        line = Text("       ◆ ")
+        line = Text("◆ ")
         line.append(f"{severity.upper()} ", style=_SEVERITY_STYLE.get(severity, ""))
         line.append(inert(record.kind), style="bold")
         outcome = data.get("outcome")
         if outcome:
             line.append(f" ({inert(str(outcome))})", style="bold")
         line.append(": " + inert(str(data.get("text", "")), _TEXT_LIMIT))
-        self.console.print(line)
+        self._block(line, -2)
         remedy = data.get("remedy")
         if remedy:
-            self.console.print(Text("           fix: " + inert(str(remedy), _TEXT_LIMIT)))
+            self._block(Text("fix: " + inert(str(remedy), _TEXT_LIMIT)), 2)
 
     # -- summary ---------------------------------------------------------------------------
 
@@ -129,33 +147,45 @@ class TerminalRenderer:
         if summary.source:
             head.append(" of " + inert(summary.source))
         console.print(head)
-        table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
-        table.add_row("frames", Text(str(summary.frames)))
-        shown = (
-            f" ({summary.shown} shown)" if summary.shown != summary.messages else ""
+        shown = f" ({summary.shown} shown)" if summary.shown != summary.messages else ""
+        rows: list[tuple[str, Text]] = [
+            ("frames", Text(str(summary.frames))),
+            ("SIP messages", Text(f"{summary.messages}{shown}")),
+            ("calls (Call-IDs)", Text(str(summary.calls))),
+            ("requests", _counts(summary.requests_by_method)),
+            ("responses", _counts({str(k): v for k, v in summary.responses_by_status.items()})),
+        ]
+        # Rows shown only when they have something to say ("malformed" always is).
+        optional: list[tuple[str, Mapping[str, int]]] = [
+            ("transfers", summary.transfers_by_outcome),
+            ("findings", summary.findings_by_kind),
+            ("malformed", summary.malformed),
+            ("skipped packets", summary.skipped),
+            ("notes", summary.notes),
+            ("evicted (limits)", summary.evictions),
+            ("capture drops", summary.drops),
+        ]
+        rows.extend((label, _counts(c)) for label, c in optional if c or label == "malformed")
+        tls = summary.skipped.get("tls-encrypted", 0)
+        if tls:
+            streams = summary.notes.get("tls-streams", 0)
+            rows.append(
+                (
+                    "encrypted",
+                    Text(
+                        f"{tls} TLS packets in {streams} streams: SIP over TLS cannot be "
+                        "decoded without the session keys",
+                        style="yellow",
+                    ),
+                )
+            )
+        rows.extend(
+            ("problem", Text(inert(p, _TEXT_LIMIT), style="yellow")) for p in summary.problems
         )
-        table.add_row("SIP messages", Text(f"{summary.messages}{shown}"))
-        table.add_row("calls (Call-IDs)", Text(str(summary.calls)))
-        table.add_row("requests", _counts(summary.requests_by_method))
-        table.add_row("responses", _counts({str(k): v for k, v in summary.responses_by_status.items()}))
-        if summary.transfers_by_outcome:
-            table.add_row("transfers", _counts(summary.transfers_by_outcome))
-        if summary.findings_by_kind:
-            table.add_row("findings", _counts(summary.findings_by_kind))
-        table.add_row("malformed", _counts(summary.malformed))
-        if summary.skipped:
-            table.add_row("skipped packets", _counts(summary.skipped))
-        if summary.notes:
-            table.add_row("notes", _counts(summary.notes))
-        if summary.evictions:
-            table.add_row("evicted (limits)", _counts(summary.evictions))
-        if summary.drops:
-            table.add_row("capture drops", _counts(summary.drops))
-        for problem in summary.problems:
-            table.add_row("problem", Text(inert(problem, _TEXT_LIMIT), style="yellow"))
-        console.print(table)
+        for label, value in rows:
+            line = Text(f"{label:<17} ", style="bold")
+            line.append_text(value)
+            console.print(line)
 
 
 def _counts(counter: Any) -> Text:

@@ -1,0 +1,111 @@
+"""Glue between the pipeline and the sans-I/O correlator and annotator.
+
+The correlator returns events (``MessageInfo`` for each message, ``Finding`` for each exchange
+worth attention); this module applies them to the pipeline's records: it marks retransmissions,
+attaches the annotation from the knowledge base to each message record, turns findings into
+finding records and counts them in the summary. Keeping this apart leaves ``pipeline.py`` about
+packets and ``correlate/`` free of records and renderers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sipwatch.annotate.annotator import Annotator
+from sipwatch.capture.types import Segment
+from sipwatch.correlate.correlator import Correlator
+from sipwatch.correlate.events import Finding, MessageInfo
+from sipwatch.knowledge import load_knowledge
+from sipwatch.records import FindingRecord, MessageRecord, Record, Summary
+
+if TYPE_CHECKING:
+    from sipwatch.pipeline import PipelineOptions
+
+
+def _plain_words(text: str) -> str:
+    """Lower-case letters and digits only: for telling whether two sentences say the same."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+class Correlation:
+    """Feeds messages to the correlator and turns its events into records."""
+
+    def __init__(self, options: PipelineOptions, summary: Summary) -> None:
+        self._options = options
+        self._summary = summary
+        self._correlator = Correlator(
+            notify_timeout=options.notify_timeout,
+            transaction_timeout=options.transaction_timeout,
+        )
+        self._annotator = Annotator(load_knowledge(), lang=options.lang, explain=options.explain)
+
+    def message(self, record: MessageRecord, segment: Segment) -> list[Record]:
+        """Events for one message, in order: findings due before it, the message, findings after.
+
+        The message record itself is included only if the display filter accepts it.
+        """
+        events = self._correlator.feed(
+            record.ts, record.frame, segment.src, segment.dst, record.transport, record.msg
+        )
+        records: list[Record] = []
+        placed = False
+        for event in events:
+            if isinstance(event, MessageInfo):
+                self._apply(record, event)
+                placed = True
+                if self._options.filter.accepts(record):
+                    self._summary.shown += 1
+                    records.append(record)
+            elif isinstance(event, Finding):
+                records.extend(self._finding(event))
+        if not placed and self._options.filter.accepts(record):
+            self._summary.shown += 1
+            records.insert(0, record)
+        return records
+
+    def expire(self, ts: float) -> list[Record]:
+        return self._findings(self._correlator.expire(ts))
+
+    def finish(self, ts: float) -> list[Record]:
+        records = self._findings(self._correlator.finish(ts))
+        stats = getattr(self._correlator, "stats", None)
+        evictions = getattr(stats, "evictions", None)
+        if evictions:
+            self._summary.evictions.update(evictions)
+        return records
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _apply(self, record: MessageRecord, info: MessageInfo) -> None:
+        record.retransmission = info.retransmission
+        annotation = self._annotator.annotate_message(record.msg, info)
+        if annotation is not None:
+            record.annotation = annotation.to_json()
+        diagnosis = record.annotation.get("diagnosis", "") if record.annotation else ""
+        said = _plain_words(str(diagnosis))
+        for note in info.notes:
+            # The annotation's diagnosis often is the first note already: say it once.
+            if self._annotator.shows_note(note) and _plain_words(note.text) != said:
+                record.notes.append(note.text)
+
+    def _findings(self, events: Sequence[object]) -> list[Record]:
+        records: list[Record] = []
+        for event in events:
+            if isinstance(event, Finding):
+                records.extend(self._finding(event))
+        return records
+
+    def _finding(self, finding: Finding) -> list[Record]:
+        finding = self._annotator.annotate_finding(finding)
+        summary = self._summary
+        summary.findings_by_kind[finding.kind] += 1
+        summary.findings_by_severity[finding.severity] += 1
+        if finding.kind == "transfer" and finding.outcome:
+            summary.transfers_by_outcome[finding.outcome] += 1
+        data = finding.to_json()
+        data.pop("schema", None)
+        data.pop("type", None)
+        if not self._options.filter.accepts_finding(data):
+            return []
+        return [FindingRecord(data)]

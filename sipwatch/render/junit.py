@@ -1,0 +1,154 @@
+"""JUnit XML report of ``sipwatch check`` (``--junit FILE``), for Jenkins and GitLab CI.
+
+One ``<testsuite>`` per capture, one ``<testcase>`` per active rule and per ``[[expect]]``
+entry, so a CI server's test view lists "transfer-failed.pcap › failed-transfer" like any unit
+test. A failing rule has one ``<failure>`` whose message is the first problem and whose text
+lists them all with their remedies; warnings and expected problems go to ``<system-out>``. A
+capture that could not be read is one test case with an ``<error>``.
+
+The XML writer (``xml.etree.ElementTree``) escapes ``& < > "``, but XML 1.0 cannot carry most
+control characters at all (a raw ESC makes the whole file unparseable for Jenkins), so all wire
+text first goes through :func:`sipwatch.render.safe.inert`, line by line.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import IO, Final
+
+from sipwatch.check.rules import Problem
+from sipwatch.check.verdict import CaptureVerdict, ExpectationResult, RuleResult
+from sipwatch.render.safe import inert
+
+#: Characters XML 1.0 forbids that :func:`inert` leaves alone (noncharacters, lone surrogates).
+_XML_FORBIDDEN: Final = re.compile("[\ufffe\uffff\ud800-\udfff]")
+_MESSAGE_LIMIT: Final = 300
+_TEXT_LIMIT: Final = 4000
+
+
+def xml_text(text: str, limit: int | None = _TEXT_LIMIT) -> str:
+    """Wire text made safe for an XML text node or attribute (newlines kept between lines)."""
+    lines = [inert(line) for line in text.split("\n")]
+    safe = _XML_FORBIDDEN.sub("\ufffd", "\n".join(lines))
+    if limit is not None and len(safe) > limit:
+        safe = safe[:limit] + "…"
+    return safe
+
+
+def _problem_text(problem: Problem) -> str:
+    where = []
+    if problem.call_id:
+        where.append(f"Call-ID {problem.call_id}")
+    if problem.frames:
+        label = "frame" if len(problem.frames) == 1 else "frames"
+        where.append(f"{label} " + ", ".join(str(f) for f in problem.frames[:20]))
+    text = problem.text
+    if where:
+        text += f" [{'; '.join(where)}]"
+    if problem.remedy:
+        text += f"\n  Remedy: {problem.remedy}"
+    return text
+
+
+def _classname(capture: str) -> str:
+    # Jenkins splits classname at its last dot into package and class: keep the file name whole.
+    return capture.replace(".", "_")
+
+
+def _rule_case(suite: ET.Element, capture: str, result: RuleResult) -> None:
+    case = ET.SubElement(
+        suite, "testcase", name=result.rule.id, classname=_classname(capture), time="0"
+    )
+    failures = result.failures
+    if result.outcome == "failed":
+        first = failures[0].text if failures else f"{result.omitted} problem(s)"
+        body = [_problem_text(p) for p in failures]
+        if result.omitted:
+            body.append(f"… and {result.omitted} more (not listed)")
+        failure = ET.SubElement(
+            case,
+            "failure",
+            message=xml_text(first, _MESSAGE_LIMIT),
+            type=result.rule.id,
+        )
+        failure.text = xml_text("\n".join(body), None)
+    notes = [f"warning: {_problem_text(p)}" for p in result.warnings]
+    notes += [f"expected: {_problem_text(p)}" for p in result.expected]
+    if notes:
+        out = ET.SubElement(case, "system-out")
+        out.text = xml_text("\n".join(notes), None)
+
+
+def _expect_case(suite: ET.Element, capture: str, result: ExpectationResult) -> None:
+    case = ET.SubElement(
+        suite, "testcase", name=result.name, classname=_classname(capture), time="0"
+    )
+    if not result.holds:
+        failure = ET.SubElement(
+            case, "failure", message=xml_text(result.explain(), _MESSAGE_LIMIT), type="expect"
+        )
+        failure.text = xml_text(
+            f"[[expect]] #{result.expectation.index} for capture "
+            f"{result.expectation.capture!r}: {result.explain()}",
+            None,
+        )
+
+
+def _suite(
+    parent: ET.Element, verdict: CaptureVerdict, rules_source: str | None
+) -> tuple[int, int, int]:
+    suite = ET.SubElement(parent, "testsuite", name=xml_text(verdict.capture, None))
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="rules", value=xml_text(rules_source or "defaults"))
+    ET.SubElement(props, "property", name="messages", value=str(verdict.messages))
+    tests = failures = errors = 0
+    if verdict.error is not None:
+        case = ET.SubElement(
+            suite, "testcase", name="read", classname=_classname(verdict.capture), time="0"
+        )
+        error = ET.SubElement(
+            case, "error", message=xml_text(verdict.error, _MESSAGE_LIMIT), type="capture"
+        )
+        error.text = xml_text(verdict.error)
+        tests, errors = 1, 1
+    for result in verdict.rules:
+        _rule_case(suite, verdict.capture, result)
+        tests += 1
+        failures += result.outcome == "failed"
+    for expectation in verdict.expectations:
+        _expect_case(suite, verdict.capture, expectation)
+        tests += 1
+        failures += not expectation.holds
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", "0")
+    suite.set("time", f"{verdict.duration:.3f}")
+    suite.set("timestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return tests, failures, errors
+
+
+def junit_tree(verdicts: Sequence[CaptureVerdict], rules_source: str | None) -> ET.ElementTree:
+    """The whole report as an element tree (``<testsuites>`` root)."""
+    root = ET.Element("testsuites", name="sipwatch check")
+    tests = failures = errors = 0
+    for verdict in verdicts:
+        t, f, e = _suite(root, verdict, rules_source)
+        tests, failures, errors = tests + t, failures + f, errors + e
+    root.set("tests", str(tests))
+    root.set("failures", str(failures))
+    root.set("errors", str(errors))
+    root.set("time", f"{sum(v.duration for v in verdicts):.3f}")
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    return tree
+
+
+def write_junit(
+    verdicts: Sequence[CaptureVerdict], target: str | IO[bytes], rules_source: str | None
+) -> None:
+    """Write the report to a file name or a binary stream, UTF-8 with an XML declaration."""
+    junit_tree(verdicts, rules_source).write(target, encoding="utf-8", xml_declaration=True)
