@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sipwatch.sip.compact import header_key
+from sipwatch.sip.headers import header_param, split_header, split_values
+
 MessageKind = Literal["request", "response"]
 
 #: RFC 3261 §8.1.1.7: a branch starting with this cookie was built by an RFC 3261 element and is
@@ -49,30 +52,37 @@ class SipMessage:
 
     # -- generic header access -------------------------------------------------------------
 
-    def header(self, name: str) -> str | None:
-        """First value of header ``name`` (long or canonical name, any case), or None."""
+    def _positions(self, name: str) -> list[int] | None:
         positions = self.index.get(name.lower())
+        if positions is None and len(name) == 1:  # a compact form such as "i" (§7.3.3)
+            positions = self.index.get(header_key(name))
+        return positions
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (long, canonical or compact name, any case), or None."""
+        positions = self._positions(name)
         if not positions:
             return None
         return self.headers[positions[0]][1]
 
     def header_all(self, name: str) -> list[str]:
         """Every field value of ``name`` in wire order, without splitting on commas."""
-        return [self.headers[i][1] for i in self.index.get(name.lower(), ())]
+        headers = self.headers
+        return [headers[i][1] for i in self._positions(name) or ()]
 
     def has_header(self, name: str) -> bool:
-        return name.lower() in self.index
+        return bool(self._positions(name))
 
     def header_values(self, name: str) -> list[str]:
-        """All comma-separated values of ``name`` across every occurrence, in wire order.
+        """All values of ``name`` across every occurrence, in wire order.
 
-        Commas inside quoted strings and ``<...>`` are not separators (RFC 3261 §7.3.1).
+        List headers are split on commas outside quoted strings, ``<...>`` and comments
+        (RFC 3261 §7.3.1); headers whose grammar is not a list (WWW-Authenticate, Date, ...)
+        are returned whole, see :data:`sipwatch.sip.headers.NO_SPLIT`.
         """
-        from sipwatch.sip.headers import split_values
-
         values: list[str] = []
         for raw in self.header_all(name):
-            values.extend(split_values(raw))
+            values.extend(split_header(name, raw))
         return values
 
     def tokens(self, name: str) -> list[str]:
@@ -91,17 +101,19 @@ class SipMessage:
 
     @property
     def cseq(self) -> tuple[int, str]:
-        """(sequence number, method) from CSeq; (0, "") when absent or unreadable."""
+        """(sequence number, method) from CSeq; the number is 0 when absent or unreadable.
+
+        RFC 3261 §20.16: the number is 1*DIGIT below 2**31, so anything else (signs, ``_``,
+        non-ASCII digits, 5000-digit fuzz) reads as 0 rather than as whatever ``int`` accepts.
+        """
         raw = self.header("cseq")
         if raw is None:
             return 0, ""
         parts = raw.split()
         if not parts:
             return 0, ""
-        try:
-            number = int(parts[0])
-        except ValueError:
-            number = 0
+        text = parts[0]
+        number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else 0
         method = parts[1] if len(parts) > 1 else ""
         return number, method
 
@@ -115,25 +127,23 @@ class SipMessage:
 
     @property
     def from_tag(self) -> str:
-        from sipwatch.sip.headers import header_param
-
         return header_param(self.header("from") or "", "tag") or ""
 
     @property
     def to_tag(self) -> str:
-        from sipwatch.sip.headers import header_param
-
         return header_param(self.header("to") or "", "tag") or ""
 
     @property
     def top_via(self) -> str:
-        vias = self.header_values("via")
-        return vias[0] if vias else ""
+        """The first Via value (RFC 3261 §18.2.1: the one the receiver looks at)."""
+        for raw in self.header_all("via"):
+            values = split_values(raw)
+            if values:
+                return values[0]
+        return ""
 
     @property
     def branch(self) -> str:
-        from sipwatch.sip.headers import header_param
-
         return header_param(self.top_via, "branch") or ""
 
     @property
