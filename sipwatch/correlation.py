@@ -23,22 +23,19 @@ if TYPE_CHECKING:
     from sipwatch.pipeline import PipelineOptions
 
 
-def _plain_words(text: str) -> str:
-    """Lower-case letters and digits only: for telling whether two sentences say the same."""
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
 class Correlation:
     """Feeds messages to the correlator and turns its events into records."""
 
     def __init__(self, options: PipelineOptions, summary: Summary) -> None:
         self._options = options
         self._summary = summary
+        kb = load_knowledge()
         self._correlator = Correlator(
             notify_timeout=options.notify_timeout,
             transaction_timeout=options.transaction_timeout,
+            registered_option_tags=kb.registered_option_tags,
         )
-        self._annotator = Annotator(load_knowledge(), lang=options.lang, explain=options.explain)
+        self._annotator = Annotator(kb, lang=options.lang, explain=options.explain)
 
     def message(self, record: MessageRecord, segment: Segment) -> list[Record]:
         """Events for one message, in order: findings due before it, the message, findings after.
@@ -82,12 +79,11 @@ class Correlation:
         annotation = self._annotator.annotate_message(record.msg, info)
         if annotation is not None:
             record.annotation = annotation.to_json()
-        diagnosis = record.annotation.get("diagnosis", "") if record.annotation else ""
-        said = _plain_words(str(diagnosis))
-        for note in info.notes:
-            # The annotation's diagnosis often is the first note already: say it once.
-            if self._annotator.shows_note(note) and _plain_words(note.text) != said:
-                record.notes.append(note.text)
+        # An annotation's diagnosis already carries the notes; otherwise they stand alone.
+        annotated = annotation is not None
+        record.notes.extend(
+            note.text for note in info.notes if self._annotator.shows_note(note, annotated)
+        )
 
     def _findings(self, events: Sequence[object]) -> list[Record]:
         records: list[Record] = []

@@ -331,3 +331,13 @@ def test_unreadable_cseq() -> None:
     msg = parse_message(b"SIP/2.0 200 OK\r\nCSeq:\r\n\r\n")
     assert isinstance(msg, SipMessage)
     assert (msg.cseq, msg.method) == ((0, ""), "")
+
+
+def test_parse_params_quote_in_a_parameter_value_is_not_a_display_name() -> None:
+    """A Reason header: the quote belongs to ``text=``, after the first ``;``."""
+    from sipwatch.sip.headers import parse_params
+
+    assert parse_params('Q.850;cause=16;text="Normal; clearing"') == (
+        "Q.850",
+        {"cause": "16", "text": "Normal; clearing"},
+    )

@@ -182,7 +182,10 @@ def _params_start(value: str, offset: int = 0) -> int:
     first ``;`` comes before any parameter value.
     """
     quote = value.find('"', offset)
-    if quote >= 0:
+    semicolon = value.find(";", offset)
+    # A display name can only come before the first ``;``: a later quote belongs to a
+    # parameter value (``Q.850;cause=16;text="x;y"``).
+    if quote >= 0 and (semicolon < 0 or quote < semicolon):
         lt = value.find("<", offset)
         if lt < 0 or quote < lt:
             end = skip_quoted(value, quote)

@@ -1,0 +1,228 @@
+"""The sans-I/O correlator: messages and capture timestamps in, events out.
+
+Like h11's connection object, it owns no socket, file or clock (DESIGN §2 rule 1). It is fed
+``(timestamp, frame, flow, message)`` in capture order and answers with events
+(:mod:`sipwatch.correlate.events`); timeouts fire only when :meth:`Correlator.expire` (or the next
+:meth:`feed`) is given a capture time past their deadline, and :meth:`finish` closes everything at
+the end of a capture. A pcap post-mortem and a live session therefore behave the same.
+
+What happens to one message:
+
+1. it is filed under its transaction (one hop) and exchange (the request as the UAC meant it, all
+   hops) — see :mod:`sipwatch.correlate.transactions`; retransmissions and hop copies are marked;
+2. the *first* copy of each exchange-level event (the request; each distinct response; the ACK)
+   drives the dialog, transfer and retry bookkeeping, so nothing counts twice;
+3. an exchange *settles* ``settle`` seconds after its first final response (so the copies on the
+   other hops are in), and its findings are made then; kinds that depend on the UAC's retry
+   (challenges, 420, 421, 422, 423, 491, 3xx) wait for the retry's own result, or ``retry_window``;
+4. an exchange without a final response gets ``no-final-response`` when Timer B/F (or C) passes;
+5. 64*T1 after its last activity an exchange is closed: retransmission storms are judged then,
+   and its state is dropped. Every table is capped; evictions are counted in :attr:`stats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from sipwatch.correlate.context import Reporter
+from sipwatch.correlate.dialogs import DialogTracker
+from sipwatch.correlate.events import (
+    CorrelatorStats,
+    Endpoint,
+    Event,
+    Finding,
+    MessageInfo,
+)
+from sipwatch.correlate.lifecycle import Lifecycle, Timing
+from sipwatch.correlate.limits import Limits
+from sipwatch.correlate.refer import TransferTracker
+from sipwatch.correlate.routing import Router
+from sipwatch.correlate.timers import T1, TIMER_C, Deadlines
+from sipwatch.correlate.transactions import Exchange, ExchangeTable
+from sipwatch.sip.message import SipMessage
+
+__all__ = ["Correlator", "Limits"]
+
+
+class Correlator:
+    """Feed messages in capture order; collect the events each call returns."""
+
+    def __init__(
+        self,
+        notify_timeout: float = 32.0,
+        transaction_timeout: float = 32.0,
+        limits: Limits | None = None,
+        *,
+        registered_option_tags: Collection[str] | None = None,
+        settle: float = T1,
+        retry_window: float = 32.0,
+        proceeding_timeout: float = TIMER_C,
+        dialog_idle: float = 7200.0,
+        transfer_idle: float = 300.0,
+        storm_threshold: int = 4,
+        auth_loop_threshold: int = 3,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.notify_timeout = notify_timeout
+        self.timing = Timing(
+            transaction_timeout=transaction_timeout,
+            settle=settle,
+            retry_window=retry_window,
+            proceeding_timeout=proceeding_timeout,
+            storm_threshold=storm_threshold,
+            auth_loop_threshold=auth_loop_threshold,
+        )
+        #: None disables the ``unregistered-option-tag`` check (the pipeline passes the IANA
+        #: registry from the knowledge base; this layer may not read files).
+        self.registered_option_tags = (
+            frozenset(t.lower() for t in registered_option_tags)
+            if registered_option_tags is not None
+            else None
+        )
+        self.stats = CorrelatorStats()
+        self._now = float("-inf")
+        self._deadlines = Deadlines()
+        self._reporter = Reporter(self.stats, self.limits.memo)
+        self._exchanges = ExchangeTable(self.limits.exchanges)
+        self._retry_index: dict[tuple[str, str, str], Exchange] = {}
+
+        def count(counter: str, key: str) -> Callable[[], None]:
+            def bump() -> None:
+                getattr(self.stats, counter)[key] += 1
+
+            return bump
+
+        def created() -> None:
+            self.stats.dialogs += 1
+
+        self._dialogs = DialogTracker(
+            self._deadlines,
+            self.limits.dialogs,
+            dialog_idle,
+            on_evict=count("evicted", "dialogs"),
+            on_expire=count("expired", "dialogs"),
+            on_create=created,
+        )
+        self._transfers = TransferTracker(
+            self._reporter,
+            self._deadlines,
+            self.stats,
+            notify_timeout=notify_timeout,
+            idle=transfer_idle,
+            settle=settle,
+            cap=self.limits.transfers,
+            frame_cap=self.limits.frames,
+        )
+        self._life = Lifecycle(
+            self.timing,
+            exchanges=self._exchanges,
+            deadlines=self._deadlines,
+            reporter=self._reporter,
+            transfers=self._transfers,
+            dialogs=self._dialogs,
+            retry_index=self._retry_index,
+            registered_option_tags=self.registered_option_tags,
+        )
+        self._router = Router(
+            limits=self.limits,
+            stats=self.stats,
+            reporter=self._reporter,
+            exchanges=self._exchanges,
+            dialogs=self._dialogs,
+            transfers=self._transfers,
+            life=self._life,
+            retry_index=self._retry_index,
+            registered_option_tags=self.registered_option_tags,
+        )
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def feed(
+        self,
+        ts: float,
+        frame: int,
+        src: Endpoint,
+        dst: Endpoint,
+        transport: str,
+        msg: SipMessage,
+    ) -> list[Event]:
+        """One message. Returns findings due before ``ts``, its MessageInfo, then findings it
+        completed (see :mod:`sipwatch.correlate.events` for the ordering contract)."""
+        before: list[Event] = list(self._advance(ts))
+        self.stats.messages += 1
+        self._reporter.notes.clear()
+        info = self._message(ts, frame, src, dst, transport, msg)
+        return [*before, info, *self._reporter.take_findings()]
+
+    def expire(self, ts: float) -> list[Event]:
+        """Run every timer due at or before capture time ``ts`` (live mode: call it ~1/s)."""
+        return list(self._advance(ts))
+
+    def finish(self, ts: float) -> list[Event]:
+        """End of capture at ``ts``: report unanswered requests and open transfers, close all."""
+        events: list[Event] = list(self._advance(ts))
+        now = max(ts, self._now)
+        for ex in self._exchanges.values():
+            if not ex.settled and not ex.closed:
+                self._life.settle_now(ex, now)
+        self._transfers.finish(now)
+        for ex in self._exchanges.values():
+            self._life.close(ex, now)
+        self._dialogs.clear()
+        self._deadlines.drain()
+        self._retry_index.clear()
+        events.extend(self._reporter.take_findings())
+        return events
+
+    @property
+    def open_exchanges(self) -> int:
+        return len(self._exchanges)
+
+    @property
+    def open_dialogs(self) -> int:
+        return len(self._dialogs)
+
+    @property
+    def open_transfers(self) -> int:
+        return len(self._transfers)
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def _advance(self, ts: float) -> list[Finding]:
+        self._now = max(self._now, ts)
+        self._router.now = self._now
+        self._reporter.notes.clear()
+        self._deadlines.pop_due(self._now)
+        self._reporter.notes.clear()  # notes from timers belong to no message
+        return self._reporter.take_findings()
+
+    # -- one message -----------------------------------------------------------------------------
+
+    def _message(
+        self, ts: float, frame: int, src: Endpoint, dst: Endpoint, transport: str, msg: SipMessage
+    ) -> MessageInfo:
+        view = self._router.route(ts, frame, src, dst, msg)
+        state = None
+        f = view.facts
+        if f.to_tag and f.from_tag:
+            dialog = self._dialogs.state(f.call_id, f.from_tag, f.to_tag)
+            state = dialog.value if dialog is not None else None
+        if view.retransmission:
+            self.stats.retransmissions += 1
+        return MessageInfo(
+            ts=ts,
+            frame=frame,
+            src=src,
+            dst=dst,
+            transport=transport,
+            msg=msg,
+            transaction=view.key,
+            exchange=view.exchange.label if view.exchange is not None else "",
+            retransmission=view.retransmission,
+            retransmission_of=view.retransmission_of,
+            hop=view.hop,
+            copy_of=view.copy_of,
+            dialog_state=state,
+            answers=view.answers,
+            notes=self._reporter.take_notes(),
+        )

@@ -1,0 +1,373 @@
+"""The life of an exchange after its messages: settle, wait for the retry, time out, close.
+
+An exchange *settles* a short while after its first final response (the copies on other hops
+arrive within milliseconds; waiting keeps them in one finding), and then gets its findings.
+Kinds that hinge on what the UAC does next wait for the retry (RFC 3261 §8.1.3.4-5 and §22.2,
+§14.1, RFC 4028) and report its result. An exchange with no final response times out on Timer B
+or F (RFC 3261 §17.1.1.2, §17.1.2.2), or Timer C (§16.6 step 11) once an INVITE got a
+provisional. 64*T1 after its last activity it is closed: retransmission storms are judged on the
+final counts, and its state is dropped.
+
+Timer callbacks get their due time as the current time (see :mod:`sipwatch.correlate.timers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import partial
+from typing import Final
+
+from sipwatch.correlate import auth, delivery, extensions, failures, notices
+from sipwatch.correlate.context import Reporter
+from sipwatch.correlate.dialogs import DialogTracker
+from sipwatch.correlate.events import Finding
+from sipwatch.correlate.refer import TransferTracker, build_notify_rejected
+from sipwatch.correlate.statetable import Transition, Violation
+from sipwatch.correlate.timers import LINGER, T1, Deadlines
+from sipwatch.correlate.transactions import (
+    INVITE_TABLE,
+    NON_INVITE_TABLE,
+    Exchange,
+    ExchangeTable,
+    InviteState,
+    NonInviteState,
+    Transaction,
+    TxAction,
+    TxInput,
+)
+
+#: Kinds whose finding waits for the UAC's retry (RFC 3261 §8.1.3.4-5, §14.1, §22.2; RFC 4028).
+RETRY_KINDS: Final = frozenset(
+    {
+        "auth",
+        "bad-extension",
+        "extension-required",
+        "session-interval-too-small",
+        "interval-too-brief",
+        "glare",
+        "redirect",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The capture-time durations and thresholds the lifecycle works with."""
+
+    transaction_timeout: float
+    settle: float
+    retry_window: float
+    proceeding_timeout: float
+    storm_threshold: int
+    auth_loop_threshold: int
+
+
+class Lifecycle:
+    """Timers, findings and closing for the exchanges of one correlator."""
+
+    def __init__(
+        self,
+        timing: Timing,
+        *,
+        exchanges: ExchangeTable,
+        deadlines: Deadlines,
+        reporter: Reporter,
+        transfers: TransferTracker,
+        dialogs: DialogTracker,
+        retry_index: dict[tuple[str, str, str], Exchange],
+        registered_option_tags: Collection[str] | None,
+    ) -> None:
+        self.timing = timing
+        self._exchanges = exchanges
+        self._deadlines = deadlines
+        self._reporter = reporter
+        self._transfers = transfers
+        self._dialogs = dialogs
+        self._retry_index = retry_index
+        self.registered_option_tags = registered_option_tags
+
+    # -- arming ------------------------------------------------------------------------------
+
+    def opened(self, ex: Exchange, ts: float) -> None:
+        """A new exchange: arm Timer B/F (moved to Timer C by provisionals, see provisional)."""
+        ex.deadline = ts + self.timing.transaction_timeout
+        ex.timer_due = self._deadlines.schedule(ex.deadline, partial(self.on_timeout, ex))
+
+    def provisional(self, ex: Exchange, ts: float) -> None:
+        """RFC 3261 §17.1.1.2: a provisional moves an INVITE to Proceeding, where Timer B no
+        longer runs; a proxy's Timer C (§16.6 step 11) is reset by each provisional."""
+        if ex.invite and ex.final is None:
+            ex.deadline = ts + self.timing.proceeding_timeout
+
+    def first_final(self, ex: Exchange, ts: float) -> None:
+        """The first final response of the exchange: settle a little later."""
+        if not ex.settled:
+            self._deadlines.cancel(ex.timer_due)
+            ex.timer_due = self._deadlines.schedule(
+                ts + self.timing.settle, partial(self.on_settle, ex)
+            )
+
+    def step_tx(
+        self, tx: Transaction, event: TxInput, ts: float, frame: int | None
+    ) -> TxAction | None:
+        """Move a transaction through its table; a missing pair is reported, not raised."""
+        step: (
+            Transition[InviteState, TxAction]
+            | Transition[NonInviteState, TxAction]
+            | Violation[InviteState, TxInput]
+            | Violation[NonInviteState, TxInput]
+        )
+        if isinstance(tx.state, InviteState):
+            step = INVITE_TABLE.step(tx.state, event)
+        else:
+            step = NON_INVITE_TABLE.step(tx.state, event)
+        if isinstance(step, Violation):
+            ex = tx.exchange
+            self._reporter.violation(
+                step,
+                ts=ts,
+                call_id=ex.call_id,
+                frames=[f for f in (ex.request_frame, frame) if f is not None],
+                what=_TX_VIOLATIONS.get(event, f"{event.value} out of order"),
+                detail=f"{ex.method} CSeq {ex.cseq}",
+            )
+            return None
+        tx.state = step.next_state
+        return step.action
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def on_timeout(self, ex: Exchange, now: float) -> None:
+        """Timer B/F/C: fires at the deadline, which provisionals may have pushed back."""
+        if ex.closed or ex.settled or ex.final is not None:
+            return
+        if now < ex.deadline:
+            ex.timer_due = self._deadlines.schedule(ex.deadline, partial(self.on_timeout, ex))
+            return
+        self._no_final(ex, now, timed_out=True)
+
+    def _no_final(self, ex: Exchange, now: float, timed_out: bool) -> None:
+        ex.settled = True
+        if timed_out:
+            ex.timed_out = True
+            for tx in ex.transactions:
+                if tx.final is None:
+                    self.step_tx(tx, TxInput.TIMEOUT, now, None)
+        proceeding = ex.invite and ex.provisional is not None
+        timer = "C" if proceeding else ("B" if ex.invite else "F")
+        timeout = self.timing.proceeding_timeout if proceeding else self.timing.transaction_timeout
+        self._reporter.emit(delivery.build_no_final_response(ex, now, timeout, timed_out, timer))
+        self._emit_observations(ex)
+        if ex.method == "REFER":
+            self._transfers.on_refer_timeout(ex, now)
+        if ex.retry_of is not None:
+            self._resolve_retry(ex.retry_of, now)
+        self._schedule_close(ex, now)
+
+    def on_settle(self, ex: Exchange, now: float) -> None:
+        """``settle`` after the first final: make the findings, release the one we retried."""
+        if ex.closed or ex.settled:
+            return
+        ex.settled = True
+        self._settle_findings(ex, now)
+        if ex.retry_of is not None:
+            self._resolve_retry(ex.retry_of, now)
+        if ex.final is not None and ex.final < 300 and ex.held is None:
+            # A successful exchange needs no header analysis any more (the request it retried
+            # was just resolved, and a 2xx is never retried): drop the messages so a busy live
+            # session keeps ids and counters per exchange, not whole messages.
+            ex.request = None
+            ex.final_msg = None
+        self._schedule_close(ex, now)
+
+    def settle_now(self, ex: Exchange, now: float) -> None:
+        """End of capture or eviction: settle without waiting for timers."""
+        self._deadlines.cancel(ex.timer_due)
+        if ex.final is not None:
+            self.on_settle(ex, now)
+        else:
+            self._no_final(ex, now, timed_out=False)
+
+    def _schedule_close(self, ex: Exchange, now: float) -> None:
+        self._deadlines.cancel(ex.timer_close)
+        ex.timer_close = self._deadlines.schedule(
+            max(now, ex.last_ts) + LINGER, partial(self._on_close_timer, ex)
+        )
+
+    def _on_close_timer(self, ex: Exchange, now: float) -> None:
+        if ex.closed:
+            return
+        if ex.last_ts + LINGER > now or (ex.held is not None and not ex.resolved_retry):
+            due = max(ex.last_ts + LINGER, now + T1)
+            ex.timer_close = self._deadlines.schedule(due, partial(self._on_close_timer, ex))
+            return
+        self.close(ex, now)
+
+    def _on_retry_window(self, ex: Exchange, now: float) -> None:
+        if ex.closed or ex.resolved_retry:
+            return
+        if ex.retry is None:
+            self._resolve_retry(ex, now)
+        # else: the retry's own settle or timeout resolves it.
+
+    # -- findings -------------------------------------------------------------------------------
+
+    def _emit_observations(self, ex: Exchange) -> None:
+        reasons = [o for o in ex.observations if o.kind == "reason"]
+        if reasons:
+            self._reporter.emit(notices.build_reason(ex, reasons))
+        warnings = [o for o in ex.observations if o.kind == "warning-header"]
+        if warnings:
+            self._reporter.emit(notices.build_warning_header(ex, warnings))
+        registered = self.registered_option_tags or frozenset()
+        for obs in ex.observations:
+            if obs.kind == "unregistered-option-tag":
+                self._reporter.emit(extensions.build_unregistered_tag(ex, obs, registered))
+        ex.observations.clear()
+
+    def _classify(self, ex: Exchange) -> str | None:
+        status = ex.final
+        if status is None or status < 300:
+            return None
+        if status in (401, 407):
+            return "auth"
+        if ex.method == "REFER" and ex.transfer is not None:
+            return None  # the transfer finding tells it
+        if ex.method == "NOTIFY" and ex.transfer is not None:
+            return "notify-rejected"
+        special = {
+            420: "bad-extension",
+            421: "extension-required",
+            422: "session-interval-too-small",
+            423: "interval-too-brief",
+            491: "glare",
+        }
+        if status in special:
+            return special[status]
+        if status < 400:
+            return "redirect"
+        if status == 487 and ex.cancel_frame is not None:
+            return None  # RFC 3261 §9.2: the expected answer to a cancelled INVITE
+        if status in (480, 503) or 500 <= status < 600:
+            return "server-failure"
+        return "request-failed"
+
+    def _settle_findings(self, ex: Exchange, now: float) -> None:
+        self._emit_observations(ex)
+        kind = self._classify(ex)
+        if kind is None:
+            return
+        if kind in RETRY_KINDS:
+            ex.held = kind
+            if kind == "auth":
+                auth.extend_chain(ex)
+            ex.timer_retry = self._deadlines.schedule(
+                now + self.timing.retry_window, partial(self._on_retry_window, ex)
+            )
+            return
+        finding = self._build(ex, kind)
+        if finding is not None:
+            self._reporter.emit(finding)
+
+    def _build(self, ex: Exchange, kind: str) -> Finding | None:
+        if kind == "bad-extension":
+            return extensions.build_bad_extension(ex, self.timing.retry_window)
+        if kind == "extension-required":
+            return extensions.build_extension_required(ex, self.timing.retry_window)
+        if kind == "session-interval-too-small":
+            return failures.build_session_interval(ex)
+        if kind == "interval-too-brief":
+            return failures.build_interval_too_brief(ex)
+        if kind == "glare":
+            return failures.build_glare(ex, self._crossing(ex), self._owns_call_id(ex))
+        if kind == "redirect":
+            return failures.build_redirect(ex)
+        if kind == "notify-rejected":
+            return build_notify_rejected(ex)
+        if kind == "server-failure":
+            return failures.build_server_failure(ex)
+        return failures.build_request_failed(ex)
+
+    def _resolve_retry(self, ex: Exchange, now: float) -> None:
+        """The retry of ``ex`` settled or timed out, or none came in time: emit what waited."""
+        if ex.held is None or ex.resolved_retry:
+            return
+        ex.resolved_retry = True
+        self._deadlines.cancel(ex.timer_retry)
+        if ex.held == "auth":
+            chain = ex.auth_chain
+            retry = ex.retry
+            if retry is not None and retry.auth_chain is chain and retry is not ex:
+                return  # challenged again: the chain goes on with the retry
+            if chain is not None and not chain.emitted:
+                chain.result = retry
+                chain.emitted = True
+                self._reporter.emit(
+                    auth.build_auth_finding(
+                        chain, self.timing.auth_loop_threshold, self.timing.retry_window
+                    )
+                )
+            if retry is None and ex.method == "REFER":
+                self._transfers.on_no_retry(ex, now)
+            return
+        finding = self._build(ex, ex.held)
+        if finding is not None:
+            self._reporter.emit(finding)
+
+    def _crossing(self, ex: Exchange) -> Exchange | None:
+        """The request that crossed a 491'd one: INVITE/UPDATE the other way in the same call."""
+        for other in self._exchanges.in_call(ex.call_id):
+            if (
+                other is not ex
+                and other.method in ("INVITE", "UPDATE")
+                and other.from_tag != ex.from_tag
+                and other.request_frame is not None
+                and other.in_dialog
+                and other.first_ts <= (ex.final_ts or ex.first_ts)
+                and other.first_ts >= ex.first_ts - 32.0
+            ):
+                return other
+        return None
+
+    def _owns_call_id(self, ex: Exchange) -> bool | None:
+        req = ex.request
+        if req is None or not req.to_tag:
+            return None
+        caller = self._dialogs.caller(ex.call_id, req.from_tag, req.to_tag)
+        return None if caller is None else caller == ex.from_tag
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def close(self, ex: Exchange, now: float) -> None:
+        """Drop the exchange: settle it if needed, emit whatever waited, judge storms."""
+        if ex.closed:
+            return
+        if not ex.settled:
+            self.settle_now(ex, now)
+        self._emit_observations(ex)  # headers seen after the exchange settled
+        if ex.held is not None and not ex.resolved_retry:
+            self._resolve_retry(ex, now)
+        prev = ex.retry_of
+        if prev is not None and prev.held is not None and not prev.resolved_retry:
+            self._resolve_retry(prev, now)
+        storm = delivery.build_retransmissions(ex, self.timing.storm_threshold)
+        if storm is not None:
+            self._reporter.emit(storm)
+        ex.closed = True
+        for timer in (ex.timer_due, ex.timer_retry, ex.timer_close):
+            self._deadlines.cancel(timer)
+        self._exchanges.remove(ex)
+        index = (ex.call_id, ex.method, ex.from_tag)
+        if self._retry_index.get(index) is ex:
+            del self._retry_index[index]
+
+
+_TX_VIOLATIONS: Final[dict[TxInput, str]] = {
+    TxInput.ACK: "ACK before any final response to the INVITE",
+    TxInput.PROVISIONAL: "provisional response after the final response",
+    TxInput.SUCCESS: "2xx after a failure response on the same hop",
+    TxInput.FAILURE: "failure response after a 2xx on the same hop",
+    TxInput.REQUEST: "request repeated after the transaction was confirmed",
+    TxInput.TIMEOUT: "timeout in a finished transaction",
+}
