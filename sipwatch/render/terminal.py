@@ -81,6 +81,8 @@ class TerminalRenderer:
             self._annotation(record.annotation)
         for note in record.notes:
             self._block(Text("↳ " + inert(note, _TEXT_LIMIT), style="italic"))
+        for warning in msg.warnings:  # what the parser tolerated (RFC violations by the sender)
+            self._block(Text("⚠ " + inert(warning, _TEXT_LIMIT), style="yellow"))
 
     def _block(self, text: Text, extra_indent: int = 0) -> None:
         """Print ``text`` wrapped to the console width, indented under the message line.

@@ -12,10 +12,12 @@ Policy, with the reason for each choice:
   :class:`Malformed` with a reason, and an unexpected internal error is caught and reported the
   same way rather than stopping a live capture.
 * **Lenient where tshark is lenient**, so our message counts match the tshark oracles:
-  a bad or missing Content-Length, a missing mandatory header, a missing final empty line or a
-  CSeq method that differs from the request method are *warnings* on a parsed message.
+  a bad or missing Content-Length, a missing mandatory header, a missing final empty line, a
+  CSeq method that differs from the request method, a header line without a colon or a
+  continuation line before any header (both skipped) are *warnings* on a parsed message: with
+  a readable start line the message is still shown, and the warning says what was wrong.
 * **Strict where the message cannot be understood**: no request/status line, a method that is
-  not a token, a header line without a colon, a continuation line before any header.
+  not a token.
 * **Bounded**: limits on line count, line length and body size are checked with ``len`` and
   ``count`` on the bytes before any per-line work, so hostile input costs little.
 """
@@ -176,6 +178,10 @@ def _parse(data: bytes) -> ParseResult:
     first = lines[0]
     if first[-1:] == "\r":
         first = first[:-1]
+    if "\r" in first:
+        # A bare CR ends the start line (Wireshark reads it so too); the rest is a header line.
+        first, _, rest = first.partition("\r")
+        lines.insert(1, rest)
     kind: MessageKind
     if first.startswith("SIP/2.0 ") or (first[:1] in "sS" and first[:8].upper() == "SIP/2.0 "):
         kind = "response"
@@ -207,14 +213,13 @@ def _parse(data: bytes) -> ParseResult:
     # -- header lines (RFC 3261 §7.3) -----------------------------------------------------
     del lines[0]
     parsed = _headers_fast(lines) if lines else ([], {})
-    if parsed is None:
-        slow = _headers_slow(lines)
-        if isinstance(slow, str):
-            return Malformed(slow, data, _excerpt(first))
-        parsed = slow
-    headers, index = parsed
-
     warnings: list[str] = []
+    if parsed is None:
+        headers, index, problems = _headers_slow(lines)
+        warnings.extend(problems)
+    else:
+        headers, index = parsed
+
     if not terminated:
         warnings.append("no empty line after the headers")
 
@@ -293,17 +298,23 @@ def _headers_fast(lines: list[str]) -> Headers | None:
     return list(zip(names, map(str.strip, values))), index  # noqa: B905
 
 
-def _headers_slow(lines: list[str]) -> Headers | str:
-    """Every header rule, one line at a time; returns the Malformed reason on failure."""
+def _headers_slow(
+    lines: list[str],
+) -> tuple[list[tuple[str, str]], dict[str, list[int]], list[str]]:
+    """Every header rule, one line at a time; unreadable lines are skipped and reported."""
     headers: list[tuple[str, str]] = []
     index: dict[str, list[int]] = {}
+    problems: list[str] = []
     position = 0
     for line in lines:
         if line[:1] in (" ", "\t"):
             # §7.3.1 folding: a line starting with SP/HT continues the previous value; the
             # line break and leading whitespace count as a single SP.
             if not headers:
-                return "continuation line before any header"
+                problems.append(
+                    f"continuation line before any header: {_excerpt(line.rstrip(_CR))!r}"
+                )
+                continue
             name, value = headers[-1]
             more = line.strip()
             if more:
@@ -312,11 +323,13 @@ def _headers_slow(lines: list[str]) -> Headers | str:
         colon = line.find(":")
         if colon <= 0:
             what = "header line without a colon" if colon < 0 else "header line without a name"
-            return f"{what}: {_excerpt(line.rstrip(_CR))!r}"
+            problems.append(f"{what}: {_excerpt(line.rstrip(_CR))!r} (skipped)")
+            continue
         # HCOLON = *( SP / HTAB ) ":" SWS (§25.1): whitespace on both sides is allowed.
         raw_name = line[:colon].rstrip(" \t")
         if not raw_name:
-            return f"header line without a name: {_excerpt(line)!r}"
+            problems.append(f"header line without a name: {_excerpt(line)!r} (skipped)")
+            continue
         lower = raw_name.lower()
         entry = NAME_TABLE.get(lower)
         name, key = (raw_name, lower) if entry is None else entry
@@ -327,4 +340,4 @@ def _headers_slow(lines: list[str]) -> Headers | str:
         else:
             slots.append(position)
         position += 1
-    return headers, index
+    return headers, index, problems
