@@ -102,13 +102,15 @@ class TerminalRenderer:
     def _annotation(self, annotation: dict[str, Any]) -> None:
         title = Text("↳ ")
         code = annotation.get("code")
-        title.append(f"{code} {inert(str(annotation.get('title', '')))}", style="bold")
+        heading = inert(str(annotation.get("title", "")))
+        # Requests have no code: their annotation is titled by the method alone.
+        title.append(heading if code is None else f"{code} {heading}", style="bold")
         summary = annotation.get("summary")
         if summary:
             title.append(" — " + inert(str(summary), _TEXT_LIMIT))
         self._block(title)
         diagnosis = annotation.get("diagnosis")
-        if diagnosis:
+        if diagnosis and diagnosis != summary:
             self._block(Text("why: " + inert(str(diagnosis), _TEXT_LIMIT)), 2)
         remedy = annotation.get("remedy")
         if remedy:
