@@ -76,7 +76,7 @@ class TerminalRenderer:
         line.append(f" {cseq_num} {inert(cseq_method, 32)}", style="dim")
         if record.retransmission:
             line.append("  (retransmission)", style="dim italic")
-        self.console.print(line)
+        self.console.print(line, soft_wrap=True)  # one line per message, even in a pipe
         if record.annotation:
             self._annotation(record.annotation)
         for note in record.notes:
@@ -124,7 +124,7 @@ class TerminalRenderer:
         line.append(f"{record.transport.upper():<4} ", style="dim")
         line.append("MALFORMED ", style="bold red")
         line.append(inert(record.reason, 120))
-        self.console.print(line)
+        self.console.print(line, soft_wrap=True)  # one line per message, even in a pipe
         self._block(Text("↳ " + inert_bytes(record.raw, 100), style="dim"))
 
     def finding(self, record: FindingRecord) -> None:
