@@ -334,7 +334,7 @@ def check(
         str | None,
         typer.Option(
             "--rules",
-            help="Rules file (sipwatch.toml, or a pyproject.toml with [tool.sipwatch]). "
+            help="Rules file: a sipwatch.toml, or a pyproject.toml (its tool.sipwatch table). "
             "Default: the nearest one upward from the working directory.",
         ),
     ] = None,
