@@ -10,7 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
 #: Public captures written by others, with tshark oracles; CI provides ../shared beside the clone.
-PUBLIC = Path(os.environ.get("SIPWATCH_PUBLIC_CAPTURES", REPO.parent / "shared" / "captures" / "public"))
+_DEFAULT_PUBLIC = REPO.parent / "shared" / "captures" / "public"
+PUBLIC = Path(os.environ.get("SIPWATCH_PUBLIC_CAPTURES", _DEFAULT_PUBLIC))
 
 
 def public_capture(name: str) -> Path:
