@@ -13,8 +13,9 @@ the capture for the interpreter, and refreshes are throttled to a few per second
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
@@ -141,20 +142,53 @@ class TerminalStatus:
         self._live.stop()
 
 
+class BatchedText(io.StringIO):
+    """Collects rendered text and hands it to ``out`` in one write per :meth:`flush`.
+
+    The live loop flushes after each batch of frames, which is as immediate for whoever reads
+    the output and costs one write system call per batch instead of one per line. ``out`` may
+    well be unbuffered (``python -u``, ``PYTHONUNBUFFERED``: every ``write`` is a system call),
+    so buffering cannot be left to it.
+    """
+
+    def __init__(self, out: IO[str]) -> None:
+        super().__init__()
+        self._target = out
+
+    def flush(self) -> None:
+        text = self.getvalue()
+        if text:
+            self.seek(0)
+            self.truncate()
+            self._target.write(text)
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@dataclass(slots=True)
+class LiveOutput:
+    """Where a live session's records and status go, and how to push them out."""
+
+    renderer: Renderer
+    status: StatusDisplay
+    flush: Callable[[], None]
+
+
 def open_live_output(
     fmt: str,
     out: IO[str],
     err: IO[str],
     color: bool | None = None,
     status_every: float = 0.0,
-) -> tuple[Renderer, StatusDisplay]:
-    """The renderer for a live session and where its status goes.
+) -> LiveOutput:
+    """The renderer for a live session, where its status goes, and the flush of its output.
 
     A terminal in text mode gets the status line (sharing the renderer's console, so records
-    print above it). Otherwise records are rendered as for ``pcap`` and the status goes to
-    ``err`` every ``status_every`` seconds, or nowhere when 0. JSON lines are *not* flushed
-    one by one here: the live loop flushes ``out`` after each batch of frames, which is as
-    immediate for a reader and saves a write system call per message (docs/live.md).
+    print above it; rich writes each record at once). Otherwise records are rendered as for
+    ``pcap`` into a :class:`BatchedText` that the loop flushes after each batch, and the status
+    goes to ``err`` every ``status_every`` seconds, or nowhere when 0.
     """
     isatty = getattr(out, "isatty", None)
     terminal = bool(isatty()) if callable(isatty) else False
@@ -168,11 +202,11 @@ def open_live_output(
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        return TerminalRenderer(console), TerminalStatus(live)
-    renderer = make_renderer(fmt, out, color, flush=False)
-    if status_every > 0:
-        return renderer, StreamStatus(err, status_every)
-    return renderer, NoStatus()
+        return LiveOutput(TerminalRenderer(console), TerminalStatus(live), out.flush)
+    batched = BatchedText(out)
+    renderer = make_renderer(fmt, batched, color, flush=False)
+    status: StatusDisplay = StreamStatus(err, status_every) if status_every > 0 else NoStatus()
+    return LiveOutput(renderer, status, batched.flush)
 
 
 class InterfaceRow(Protocol):
