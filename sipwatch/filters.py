@@ -99,5 +99,22 @@ class MessageFilter:
         return True
 
     def accepts_finding(self, data: dict[str, Any]) -> bool:
-        """Findings follow the Call-ID filter only: they summarise whole exchanges."""
-        return self._call_id_ok(str(data.get("call_id", "")))
+        """Findings follow the Call-ID filter, and the method and status filters where the
+        finding names a method or a status (a transfer is a REFER exchange); a finding that
+        names neither (e.g. an unanswered request has no status) is kept."""
+        if not self._call_id_ok(str(data.get("call_id", ""))):
+            return False
+        method = data.get("method") or ("REFER" if data.get("kind") == "transfer" else None)
+        if self.methods and isinstance(method, str) and method.upper() not in self.methods:
+            return False
+        if self.status_classes or self.status_codes:
+            statuses = [
+                data[key]
+                for key in ("status", "accepted", "final_status")
+                if isinstance(data.get(key), int)
+            ]
+            if statuses and not any(
+                code in self.status_codes or code // 100 in self.status_classes for code in statuses
+            ):
+                return False
+        return True
