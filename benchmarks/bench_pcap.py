@@ -143,7 +143,7 @@ def build() -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     _record("udp", calls=32_000, rate=1500, transport="u1", via_proxy=False)
     _record("tcp", calls=32_000, rate=1500, transport="t1", via_proxy=False)
-    _record("trunk", calls=21_000, rate=800, transport="u1", via_proxy=True)
+    _record("trunk", calls=21_000, rate=400, transport="u1", via_proxy=True)
     return 0
 
 

@@ -45,6 +45,13 @@ class Correlation:
         events = self._correlator.feed(
             record.ts, record.frame, segment.src, segment.dst, record.transport, record.msg
         )
+        if len(events) == 1 and type(events[0]) is MessageInfo:
+            # The common case (no finding due or completed), without the general loop.
+            self._apply(record, events[0])
+            if self._options.filter.accepts(record):
+                self._summary.shown += 1
+                return [record]
+            return []
         records: list[Record] = []
         placed = False
         for event in events:
@@ -80,10 +87,11 @@ class Correlation:
         if annotation is not None:
             record.annotation = annotation.to_json()
         # An annotation's diagnosis already carries the notes; otherwise they stand alone.
-        annotated = annotation is not None
-        record.notes.extend(
-            note.text for note in info.notes if self._annotator.shows_note(note, annotated)
-        )
+        if info.notes:
+            annotated = annotation is not None
+            record.notes.extend(
+                note.text for note in info.notes if self._annotator.shows_note(note, annotated)
+            )
 
     def _findings(self, events: Sequence[object]) -> list[Record]:
         records: list[Record] = []

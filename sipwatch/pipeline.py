@@ -8,21 +8,69 @@ records to a renderer.
 
 from __future__ import annotations
 
+import gc
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Final
 
 from sipwatch.capture.decode import Decoder
 from sipwatch.capture.sctp import SctpDecoder
 from sipwatch.capture.tcp import TcpReassembler
-from sipwatch.capture.types import Frame, Segment, format_endpoint
+from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
 from sipwatch.filters import MessageFilter
 from sipwatch.records import MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.sip.message import Malformed
 from sipwatch.sip.parser import parse_message
 
+#: Capture-stage counters (kept in ``notes``) that mean a full table dropped state, and the name
+#: each is reported under in the summary's ``evictions``, beside the correlator's tables, so one
+#: place says what a cap cost (docs/limits.md).
+CAPTURE_EVICTIONS: Final[dict[str, str]] = {
+    "tcp-stream-evicted": "tcp-streams",
+    "tcp-out-of-order-overflow": "tcp-out-of-order",
+    "sctp-direction-evicted": "sctp-associations",
+    "sctp-reassembly-overflow": "sctp-fragments",
+    "ip-fragment-evicted-count": "ip-fragments",
+    "ip-fragment-evicted-bytes": "ip-fragments",
+    "ip-fragment-too-many": "ip-fragments",
+}
+
 #: How often (in capture seconds) the timers of the decoder and correlator are run.
 EXPIRE_EVERY = 1.0
+_ENDPOINTS_MAX = 65536
+_RECENT_CALLS_MAX = 4096
+#: Allocations between two young-generation collections during a run (CPython's default: 700).
+GC_YOUNG_THRESHOLD = int(os.environ.get("SIPWATCH_GC_YOUNG", "50000"))
+
+
+@contextmanager
+def collector_tuned() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while a capture is processed.
+
+    Every message allocates a few dozen short-lived containers, and the correlator keeps tens of
+    thousands of exchanges alive for 64*T1 of capture time; with CPython's default thresholds
+    the collector then ran every ~700 allocations and kept re-scanning those long-lived tables,
+    about a quarter of the run time. A larger young generation makes that rare; objects alive
+    before the run (imports, the knowledge base) are moved out of the collector's sight with
+    ``gc.freeze``. Both are undone afterwards. Memory is unaffected: almost everything is freed
+    by reference counting, and the correlator breaks its own cycles when it closes an exchange.
+    Measured numbers are in docs/performance.md; ``SIPWATCH_GC_YOUNG`` overrides the threshold
+    (0 leaves the collector as it is).
+    """
+    if GC_YOUNG_THRESHOLD <= 0 or not gc.isenabled():
+        yield
+        return
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 @dataclass(slots=True)
@@ -52,14 +100,18 @@ class Pipeline:
         )
         self._next_expire: float | None = None
         self._last_ts = 0.0
+        #: Endpoint -> "ip:port" text; a capture has few distinct endpoints (bounded anyway).
+        self._endpoints: dict[Endpoint, str] = {}
+        self._recent_calls: set[str] = set()
 
     # -- feeding ---------------------------------------------------------------------------
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Record]:
         """Feed every frame, then finish: the whole run as one stream of records."""
-        for frame in frames:
-            yield from self.feed(frame)
-        yield from self.finish()
+        with collector_tuned():
+            for frame in frames:
+                yield from self.feed(frame)
+            yield from self.finish()
 
     def feed(self, frame: Frame) -> list[Record]:
         summary = self.summary
@@ -89,14 +141,29 @@ class Pipeline:
             records.extend(self._segment(segment))
         if self._correlation is not None:
             records.extend(self._correlation.finish(self._last_ts))
+        notes, evictions = self.summary.notes, self.summary.evictions
+        for note, table in CAPTURE_EVICTIONS.items():
+            if notes[note]:
+                evictions[table] += notes[note]
         return records
 
     # -- one transport payload ---------------------------------------------------------------
 
+    def _endpoint(self, endpoint: Endpoint) -> str:
+        if len(self._endpoints) >= _ENDPOINTS_MAX:
+            self._endpoints.clear()
+        text = self._endpoints[endpoint] = format_endpoint(endpoint)
+        return text
+
     def _segment(self, segment: Segment) -> list[Record]:
         summary = self.summary
-        src = format_endpoint(segment.src)
-        dst = format_endpoint(segment.dst)
+        endpoints = self._endpoints
+        src = endpoints.get(segment.src)
+        if src is None:
+            src = self._endpoint(segment.src)
+        dst = endpoints.get(segment.dst)
+        if dst is None:
+            dst = self._endpoint(segment.dst)
         parsed = parse_message(segment.data)
         if summary.first_ts is None:
             summary.first_ts = segment.ts
@@ -113,7 +180,12 @@ class Pipeline:
         else:
             summary.responses_by_status[parsed.status] += 1
         call_id = parsed.call_id
-        if call_id:
+        if call_id and call_id not in self._recent_calls:
+            # Adding is idempotent; the small recent set only saves repeating it for the
+            # other messages of the same call.
+            if len(self._recent_calls) >= _RECENT_CALLS_MAX:
+                self._recent_calls.clear()
+            self._recent_calls.add(call_id)
             summary.call_ids.add(call_id)
         record = MessageRecord(segment.ts, segment.frame, src, dst, segment.transport, parsed)
         if self._correlation is not None:

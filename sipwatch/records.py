@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipwatch.bounded import CappedCounter, DistinctCounter
 from sipwatch.sip.message import SipMessage
 
 
@@ -66,13 +67,16 @@ class Summary:
     source: str = ""
     messages: int = 0
     shown: int = 0
-    requests_by_method: Counter[str] = field(default_factory=Counter)
+    #: Keys come from the wire, so these three are bounded (sipwatch.bounded, docs/limits.md):
+    #: at most 256 method names and malformed reasons (more fold into "(other)"), and Call-IDs
+    #: kept as 64-bit hashes only.
+    requests_by_method: Counter[str] = field(default_factory=CappedCounter)
     responses_by_status: Counter[int] = field(default_factory=Counter)
-    call_ids: set[str] = field(default_factory=set)
+    call_ids: DistinctCounter = field(default_factory=DistinctCounter)
     findings_by_kind: Counter[str] = field(default_factory=Counter)
     findings_by_severity: Counter[str] = field(default_factory=Counter)
     transfers_by_outcome: Counter[str] = field(default_factory=Counter)
-    malformed: Counter[str] = field(default_factory=Counter)
+    malformed: Counter[str] = field(default_factory=CappedCounter)
     skipped: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
     evictions: Counter[str] = field(default_factory=Counter)

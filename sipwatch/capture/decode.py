@@ -234,7 +234,11 @@ class Decoder:
             if et in (lt.ETH_MPLS, lt.ETH_MPLS_MC):
                 return self._mpls(data, off, end, ts, num, depth)
             if et == lt.ETH_TEB:
-                return self._ether(data, off, end, ts, num, depth)
+                # Ethernet inside Ethernet nests like a tunnel: bounded by max_depth, or a frame
+                # of repeated headers would recurse once per 14 bytes.
+                if depth >= self.max_depth:
+                    return self._skip("tunnel-too-deep")
+                return self._ether(data, off, end, ts, num, depth + 1)
             if et == lt.ETH_PPP:
                 return self._ppp(data, off, end, ts, num, depth)
             if et <= 1500:
@@ -265,7 +269,9 @@ class Decoder:
         if version in (4, 6):
             return self._raw_ip(data, off, end, ts, num, depth)
         if version == 0:
-            return self._ether(data, off + 4, end, ts, num, depth)
+            if depth >= self.max_depth:  # a pseudowire nests Ethernet: bounded like a tunnel
+                return self._skip("tunnel-too-deep")
+            return self._ether(data, off + 4, end, ts, num, depth + 1)
         return self._skip("non-ip")
 
     def _ppp(

@@ -196,6 +196,16 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
                 f"{trailer(buf, end - 4)[0]} differs from {blen}: rest of the capture skipped"
             )
             break
+        if btype in (_EPB, _OPB, _SPB) and blen < (16 if btype == _SPB else 32):
+            # §4.3/§4.4: an EPB or OPB needs 32 bytes for its fixed fields, an SPB 16; a
+            # shorter one cannot hold them (reading them would run into the next block).
+            stats.count(
+                "bad-packet-length",
+                f"record {number + 1}: block of {blen} bytes is too short for its type "
+                f"{btype:#x}; skipped",
+            )
+            pos = end
+            continue
         if btype == _EPB:
             iface, ts_hi, ts_lo, caplen, orig = epb(buf, pos + 8)
             start = pos + 28

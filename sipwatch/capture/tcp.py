@@ -423,11 +423,11 @@ class TcpReassembler:
         ooo[seq] = payload
         st.ooo_bytes += len(payload)
         self.notes["tcp-out-of-order"] += 1
-        if (
-            st.ooo_bytes > self.max_buffer
-            or len(ooo) > self.max_segments
-            or self._ts - st.ooo_since > self.gap_timeout
-        ):
+        if st.ooo_bytes > self.max_buffer or len(ooo) > self.max_segments:
+            # The cap, not the timer, declared the hole lost: say so apart from ``tcp-gap``.
+            self.notes["tcp-out-of-order-overflow"] += 1
+            self._skip_gap(st)
+        elif self._ts - st.ooo_since > self.gap_timeout:
             self._skip_gap(st)
 
     def _drain(self, st: _Stream) -> None:

@@ -23,7 +23,12 @@ from sipwatch.correlate.events import format_endpoint as ep
 from sipwatch.correlate.transactions import Exchange
 from sipwatch.sip.message import SipMessage
 
-_PARAM: Final = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+#: ``name = token`` or ``name = "quoted"`` (RFC 3261 §25.1 auth-param). A name starts only at a
+#: word start and the quantifiers are possessive: otherwise a long header value without ``=`` is
+#: rescanned from every character, quadratic in a length the peer chooses (64 KB: a minute).
+_PARAM: Final = re.compile(
+    r'(?<![\w-])([A-Za-z][\w-]*+)\s*+=\s*+(?:"((?:[^"\\]|\\.)*+)"|([^\s,]++))'
+)
 
 
 def auth_params(value: str) -> dict[str, str]:

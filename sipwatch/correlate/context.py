@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from sipwatch.correlate.events import CorrelatorStats, Finding, Note, Severity
+from sipwatch.correlate.events import CorrelatorStats, Finding, Note, Severity, new_note
 from sipwatch.correlate.statetable import Violation
 
 
@@ -29,7 +29,7 @@ class Reporter:
         self._cap = cap
 
     def note(self, text: str, severity: Severity = "info", remedy: str | None = None) -> None:
-        self.notes.append(Note(text, severity, remedy))
+        self.notes.append(new_note(text, severity, remedy))
 
     def emit(self, finding: Finding) -> None:
         self.stats.findings[finding.kind] += 1

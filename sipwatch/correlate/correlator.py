@@ -148,11 +148,20 @@ class Correlator:
     ) -> list[Event]:
         """One message. Returns findings due before ``ts``, its MessageInfo, then findings it
         completed (see :mod:`sipwatch.correlate.events` for the ordering contract)."""
-        before: list[Event] = list(self._advance(ts))
+        reporter = self._reporter
+        if ts > self._now or reporter.findings or self._deadlines.due(self._now):
+            before: list[Event] = list(self._advance(ts))
+        else:  # nothing can fire and nothing is pending: :meth:`_advance` would do nothing
+            before = []
         self.stats.messages += 1
-        self._reporter.notes.clear()
+        reporter.notes.clear()
         info = self._message(ts, frame, src, dst, transport, msg)
-        return [*before, info, *self._reporter.take_findings()]
+        if reporter.findings:
+            before.append(info)
+            before.extend(reporter.take_findings())
+            return before
+        before.append(info)
+        return before
 
     def expire(self, ts: float) -> list[Event]:
         """Run every timer due at or before capture time ``ts`` (live mode: call it ~1/s)."""
@@ -189,11 +198,12 @@ class Correlator:
     # -- time ------------------------------------------------------------------------------------
 
     def _advance(self, ts: float) -> list[Finding]:
-        self._now = max(self._now, ts)
-        self._router.now = self._now
+        if ts > self._now:
+            self._now = self._router.now = ts
         self._reporter.notes.clear()
-        self._deadlines.pop_due(self._now)
-        self._reporter.notes.clear()  # notes from timers belong to no message
+        if self._deadlines.due(self._now):
+            self._deadlines.pop_due(self._now)
+            self._reporter.notes.clear()  # notes from timers belong to no message
         return self._reporter.take_findings()
 
     # -- one message -----------------------------------------------------------------------------
@@ -209,20 +219,22 @@ class Correlator:
             state = dialog.value if dialog is not None else None
         if view.retransmission:
             self.stats.retransmissions += 1
+        notes = self._reporter.notes
+        ex = view.exchange
         return MessageInfo(
-            ts=ts,
-            frame=frame,
-            src=src,
-            dst=dst,
-            transport=transport,
-            msg=msg,
-            transaction=view.key,
-            exchange=view.exchange.label if view.exchange is not None else "",
-            retransmission=view.retransmission,
-            retransmission_of=view.retransmission_of,
-            hop=view.hop,
-            copy_of=view.copy_of,
-            dialog_state=state,
-            answers=view.answers,
-            notes=self._reporter.take_notes(),
+            ts,
+            frame,
+            src,
+            dst,
+            transport,
+            msg,
+            view.key,
+            ex.label if ex is not None else "",
+            view.retransmission,
+            view.retransmission_of,
+            view.hop,
+            view.copy_of,
+            state,
+            view.answers,
+            self._reporter.take_notes() if notes else (),
         )

@@ -111,7 +111,7 @@ DialogStep = Transition[DialogState, DialogAction] | Violation[DialogState, Dial
 
 def dialog_key(call_id: str, tag_a: str, tag_b: str) -> DialogKey:
     """Direction-free dialog id: Call-ID and the two tags in sorted order."""
-    return (call_id, *sorted((tag_a, tag_b)))  # type: ignore[return-value]
+    return (call_id, tag_a, tag_b) if tag_a <= tag_b else (call_id, tag_b, tag_a)
 
 
 @dataclass(slots=True, eq=False)

@@ -1,8 +1,9 @@
 """What the correlator hands back: one :class:`MessageInfo` per message, and :class:`Finding`\\ s.
 
 The correlator is sans-I/O (DESIGN §2 rule 1): :meth:`Correlator.feed`, ``expire`` and ``finish``
-return lists of these events and nothing else. They are frozen so a renderer or the annotator can
-keep them without fear that later traffic changes what was reported.
+return lists of these events and nothing else. Findings and notes are frozen so a renderer or the
+annotator can keep them without fear that later traffic changes what was reported; MessageInfo is
+read-only by contract (see its docstring).
 
 Ordering contract of one returned list: findings whose timers fell due *before* the message come
 first, then the message's :class:`MessageInfo`, then findings the message itself completed. Every
@@ -16,9 +17,11 @@ docs/findings.md): the common keys, then the fields of its kind in ``details``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal, TypeAlias
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from itertools import repeat
+from operator import call
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from sipwatch.sip.message import SipMessage
 
@@ -172,9 +175,14 @@ class RequestRef:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class MessageInfo:
     """What the correlator learnt about one message (one per copy on the wire).
+
+    Read-only by contract: the correlator never changes one after returning it, and consumers
+    must not either. Unlike the other events it is not a frozen dataclass, because one is made
+    for every message and a frozen dataclass with this many fields costs about ten times more to
+    build (each field goes through ``object.__setattr__``).
 
     ``hop`` is 1 for the first copy of an exchange's message and 2, 3... for the copies seen on
     later hops (through proxies: same Call-ID, CSeq and From tag, another top Via branch);
@@ -203,6 +211,8 @@ class MessageInfo:
     def severity(self) -> Severity | None:
         """The worst severity among the notes, or None when there are none."""
         worst: Severity | None = None
+        if not self.notes:
+            return worst
         for note in self.notes:
             if worst is None or SEVERITY_RANK[note.severity] > SEVERITY_RANK[worst]:
                 worst = note.severity
@@ -211,10 +221,44 @@ class MessageInfo:
     @property
     def problem(self) -> bool:
         """True when a note says something is wrong (warning or error)."""
-        return any(note.severity != "info" for note in self.notes)
+        notes = self.notes
+        return bool(notes) and any(note.severity != "info" for note in notes)
 
 
 Event = MessageInfo | Finding
+
+_T = TypeVar("_T")
+
+
+def frozen_builder(cls: type[_T]) -> Callable[..., _T]:
+    """A fast constructor for a frozen, slotted dataclass: ``build(*every_field_in_order)``.
+
+    The correlator makes a :class:`Note` or a :class:`RequestRef` for most messages. A frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__`` (it must bypass the
+    class's own, raising ``__setattr__``), which costs several times a plain assignment; this
+    sets the slots through their descriptors in one C-level pass instead. The result is the
+    same object ``cls(*values)`` would give (no defaults are filled and no ``__post_init__``
+    runs: pass every field, in declaration order).
+    """
+    new = object.__new__
+    try:
+        new(cls)
+        setters = [getattr(cls, f.name).__set__ for f in fields(cls)]  # type: ignore[arg-type]
+    except (TypeError, AttributeError):
+        # Not a plain slotted class (compiled with mypyc, for one): its own constructor is the
+        # fast one there.
+        return cls
+
+    def build(*values: object) -> _T:
+        obj = new(cls)
+        any(map(call, setters, repeat(obj), values))
+        return obj
+
+    return build
+
+
+new_note: Final[Callable[[str, Severity, str | None], Note]] = frozen_builder(Note)
+new_request_ref: Final[Callable[[str, int, int, float], RequestRef]] = frozen_builder(RequestRef)
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from sipwatch.correlate.context import duration, frame_ref, quoted, status_line
 from sipwatch.correlate.events import Endpoint, Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
 from sipwatch.correlate.transactions import Exchange, Observation
+from sipwatch.sip.headers import split_values
 from sipwatch.sip.message import SipMessage
 
 #: Headers whose tokens must be registered option tags (RFC 3261 §19.2).
@@ -53,13 +54,35 @@ _TAG_HINTS: Final[dict[str, str]] = {
 def unregistered_tags(msg: SipMessage, registered: Collection[str]) -> list[tuple[str, str]]:
     """(header, tag) for every token of Require/Proxy-Require/Supported not in ``registered``."""
     found: list[tuple[str, str]] = []
-    for header in OPTION_TAG_HEADERS:
-        if header.lower() not in msg.index:
+    index, headers = msg.index, msg.headers
+    for header, key in _OPTION_TAG_KEYS:
+        positions = index.get(key)
+        if positions is None:
             continue
-        for tag in msg.tokens(header):
-            if tag and tag not in registered and (header, tag) not in found:
-                found.append((header, tag))
+        for position in positions:  # ``msg.tokens(header)``, one field line at a time
+            for tag in _tokens(headers[position][1]):
+                if tag not in registered and (header, tag) not in found:
+                    found.append((header, tag))
     return found
+
+
+_OPTION_TAG_KEYS: Final = tuple((header, header.lower()) for header in OPTION_TAG_HEADERS)
+#: Field value -> its option tags as ``SipMessage.tokens`` reads them (comma-split, stripped,
+#: lower-cased, empty ones dropped). Every message of a call repeats the same Supported line, so
+#: most are found here. Emptied when full, so memory stays bounded.
+_TOKENS: dict[str, tuple[str, ...]] = {}
+_TOKENS_MAX: Final = 4096
+
+
+def _tokens(raw: str) -> tuple[str, ...]:
+    tokens = _TOKENS.get(raw)
+    if tokens is None:
+        # Option-tag headers are comma lists (not in headers.NO_SPLIT): split_header's rule.
+        tokens = tuple(t for t in (v.strip().lower() for v in split_values(raw)) if t)
+        if len(_TOKENS) >= _TOKENS_MAX:
+            _TOKENS.clear()
+        _TOKENS[raw] = tokens
+    return tokens
 
 
 def _answer_source(ex: Exchange, status: int) -> tuple[Endpoint | None, bool]:

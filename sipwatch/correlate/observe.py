@@ -46,8 +46,8 @@ class HeaderObserver:
     def observe(self, ex: Exchange, msg: SipMessage, ts: float, frame: int, src: Endpoint) -> None:
         """Note Reason, Warning and unregistered option tags of one message of ``ex``."""
         index = msg.index  # lower-case long names (the parser expands compact forms)
-        if not (_OBSERVED & index.keys()):
-            return  # the common case, decided with one set intersection
+        if index.keys().isdisjoint(_OBSERVED):
+            return  # the common case, decided with five lookups and no allocation
         status = None if msg.kind == "request" else msg.status
 
         def keep(kind: str, header: str, value: str) -> None:

@@ -22,7 +22,7 @@ from typing import Final
 from sipwatch.correlate.context import Reporter, offset
 from sipwatch.correlate.diagnose import response_note
 from sipwatch.correlate.dialogs import DialogInput, DialogTracker
-from sipwatch.correlate.events import CorrelatorStats, Endpoint, RequestRef
+from sipwatch.correlate.events import CorrelatorStats, Endpoint, RequestRef, new_request_ref
 from sipwatch.correlate.lifecycle import Lifecycle
 from sipwatch.correlate.limits import Limits
 from sipwatch.correlate.observe import HeaderObserver
@@ -78,7 +78,7 @@ class Router:
         facts = message_facts(msg)
         view = View(facts.tx_key, facts)
         if msg.kind == "request":
-            if msg.method.upper() == "ACK":
+            if facts.method == "ACK":  # the request method, upper-cased
                 self._ack(view, ts, frame, src, dst, msg)
             else:
                 self._request(view, ts, frame, src, dst, msg)
@@ -120,7 +120,12 @@ class Router:
         return tx
 
     def _add_frame(self, ex: Exchange, frame: int) -> None:
-        if not ex.add_frame(frame, self.limits.frames):
+        frames = ex.frames
+        if frames and frames[-1] == frame:
+            pass  # Exchange.add_frame, inlined: this runs for every message
+        elif len(frames) < self.limits.frames:
+            frames.append(frame)
+        else:
             self.stats.truncated_frames += 1
         if ex.transfer is not None:
             self._transfers.add_frame(ex.transfer, frame)
@@ -132,8 +137,11 @@ class Router:
     def _request(
         self, view: View, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage
     ) -> None:
-        copies = self._exchanges.transactions(view.key)
-        tx = next((t for t in copies if t.src == src and t.dst == dst), None)
+        tx = None
+        for copy in self._exchanges.transactions(view.key):
+            if copy.src == src and copy.dst == dst:
+                tx = copy
+                break
         if tx is None:
             ex, _ = self._exchange_for(view.facts.ex_key, ts)
             tx = self._new_transaction(view.key, ex, src, dst, view.facts.via_count)
@@ -271,8 +279,11 @@ class Router:
         self, view: View, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage
     ) -> None:
         copies = self._exchanges.transactions(view.key)
-        fallback = copies[0] if copies else None
-        tx = next((t for t in copies if t.src == src and t.dst == dst), fallback)
+        tx = copies[0] if copies else None
+        for copy in copies:
+            if copy.src == src and copy.dst == dst:
+                tx = copy
+                break
         if tx is not None and (tx.final is None or tx.final >= 300):
             # RFC 3261 §17.1.1.3: the ACK for a non-2xx is part of the INVITE transaction.
             ex = tx.exchange
@@ -347,8 +358,11 @@ class Router:
         self, view: View, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage
     ) -> None:
         copies = self._exchanges.transactions(view.key)
-        fallback = copies[0] if copies else None
-        tx = next((t for t in copies if t.src == dst and t.dst == src), fallback)
+        tx = copies[0] if copies else None
+        for copy in copies:
+            if copy.src == dst and copy.dst == src:
+                tx = copy
+                break
         if tx is None:
             ex, new = self._exchange_for(view.facts.ex_key, ts)
             if new:
@@ -362,10 +376,11 @@ class Router:
         ref_frame = tx.request_frame if tx.request_frame is not None else ex.request_frame
         ref_ts = tx.request_ts if tx.request_ts is not None else ex.request_ts
         if ref_frame is not None and ref_ts is not None:
-            view.answers = RequestRef(ex.method, ex.cseq, ref_frame, ref_ts)
+            view.answers = new_request_ref(ex.method, ex.cseq, ref_frame, ref_ts)
         status = msg.status
         to_tag = view.facts.to_tag
-        ident = (status, to_tag, (msg.header("rseq") or "").strip())
+        rseq = msg.index.get("rseq")  # RFC 3262 §7.1: each reliable 1xx is its own response
+        ident = (status, to_tag, msg.headers[rseq[0]][1].strip() if rseq else "")
         seen = tx.responses.get(ident)
         if seen is not None:
             seen.copies += 1

@@ -42,7 +42,7 @@ class Violation(Generic[S, I]):
 class StateTable(Generic[S, I, A]):
     """An immutable transition table for one kind of machine."""
 
-    __slots__ = ("inputs", "name", "states", "table")
+    __slots__ = ("_by_id", "inputs", "name", "states", "table")
 
     def __init__(
         self,
@@ -57,10 +57,16 @@ class StateTable(Generic[S, I, A]):
         self.table: dict[tuple[S, I], Transition[S, A]] = {
             pair: Transition(action, nxt) for pair, (action, nxt) in table.items()
         }
+        # The same table keyed by the members' ids: enum members are singletons, and hashing
+        # an id pair is a C-level operation, while Enum.__hash__ is Python code (two calls per
+        # lookup, and the correlator steps a machine for nearly every message).
+        self._by_id: dict[tuple[int, int], Transition[S, A]] = {
+            (id(state), id(event)): step for (state, event), step in self.table.items()
+        }
 
     def step(self, state: S, event: I) -> Transition[S, A] | Violation[S, I]:
         """Look up ``(state, event)``; a missing pair is a :class:`Violation`, never an error."""
-        found = self.table.get((state, event))
+        found = self._by_id.get((id(state), id(event)))
         if found is None:
             return Violation(self.name, state, event)
         return found

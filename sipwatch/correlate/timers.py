@@ -42,6 +42,14 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # The callback usually holds the object that holds this timer (an exchange, a dialog):
+        # dropping it once it can no longer run lets reference counting free both at once,
+        # instead of leaving a cycle for the garbage collector.
+        self.callback = _spent
+
+
+def _spent(now: float) -> None:
+    """The callback of a timer that fired or was cancelled."""
 
 
 @dataclass(slots=True)
@@ -73,6 +81,11 @@ class Deadlines:
             heapq.heapify(self._heap)
             self._cancelled = 0
 
+    def due(self, now: float) -> bool:
+        """Whether :meth:`pop_due` might run something at ``now`` (cheap: one comparison)."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= now
+
     def next_due(self) -> float | None:
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
@@ -95,7 +108,8 @@ class Deadlines:
                 self._cancelled = max(0, self._cancelled - 1)
                 continue
             timer.cancelled = True  # fired: a later cancel() must not count it again
-            timer.callback(timer.due)
+            callback, timer.callback = timer.callback, _spent
+            callback(timer.due)
             ran += 1
         return ran
 

@@ -197,12 +197,14 @@ def key_method(msg: SipMessage) -> str:
     return "INVITE" if method == "ACK" else method
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Facts:
     """The header facts the correlator needs from one message, read once.
 
     :class:`SipMessage` parses parameters on demand (the parser stays fast); the correlator asks
-    for the same tags and Via many times per message, so it reads them once here.
+    for the same tags and Via many times per message, so it reads them once here. Nothing
+    changes a Facts after :func:`message_facts` made it (it is not frozen only because frozen
+    dataclasses cost several times more to build, and one is built per message).
     """
 
     call_id: str
@@ -244,27 +246,66 @@ def fast_param(value: str, name: str) -> str:
     return value[begin:end]
 
 
+#: From/To values -> tag, and top Via values -> (branch, ``branch|sent-by|`` key prefix or ""),
+#: as :func:`message_facts` computed them. All messages of a call repeat their From (and, once
+#: answered, To), and a transaction's responses repeat its top Via, so most messages are found
+#: here. Emptied when full, so memory stays bounded.
+_TAG_MEMO: dict[str, str] = {}
+_VIA_MEMO: dict[str, tuple[str, str]] = {}
+_MEMO_MAX: Final = 8192
+
+
+def _tag_of(value: str) -> str:
+    tag = _TAG_MEMO.get(value)
+    if tag is None:
+        tag = fast_param(value, "tag")
+        if len(_TAG_MEMO) >= _MEMO_MAX:
+            _TAG_MEMO.clear()
+        _TAG_MEMO[value] = tag
+    return tag
+
+
+def _via_of(top: str) -> tuple[str, str]:
+    """(branch, key prefix) of a top Via; the prefix is "" for an RFC 2543 branch."""
+    found = _VIA_MEMO.get(top)
+    if found is None:
+        branch = fast_param(top, "branch") if top else ""
+        prefix = f"{branch}|{via_sent_by(top)}|" if branch.startswith(MAGIC_COOKIE) else ""
+        found = (branch, prefix)
+        if len(_VIA_MEMO) >= _MEMO_MAX:
+            _VIA_MEMO.clear()
+        _VIA_MEMO[top] = found
+    return found
+
+
 def message_facts(msg: SipMessage) -> Facts:
     """Read the facts of ``msg`` and compute its transaction key (RFC 3261 §17.1.3, §17.2.3)."""
     # Direct index reads: the parser keys ``index`` by lower-case long names (compact forms
     # already expanded), and this runs for every message.
     index, headers = msg.index, msg.headers
     positions = index.get("via")
-    vias = [headers[i][1] for i in positions] if positions else []
-    if any("," in v for v in vias):  # several Vias folded into one line (§7.3.1)
-        vias = msg.header_values("via")
+    if positions is None:
+        vias = []
+    elif len(positions) == 1:
+        vias = [headers[positions[0]][1]]
+    else:
+        vias = [headers[i][1] for i in positions]
+    for v in vias:
+        if "," in v:  # several Vias folded into one line (§7.3.1)
+            vias = msg.header_values("via")
+            break
     top = vias[0] if vias else ""
-    branch = fast_param(top, "branch") if top else ""
+    branch, prefix = _via_of(top)
     call_id = msg.call_id
     cseq, cseq_method = msg.cseq
     method = (msg.method if msg.kind == "request" else cseq_method).upper()
     key_m = "INVITE" if method == "ACK" else method
     positions = index.get("from")
-    from_tag = fast_param(headers[positions[0]][1], "tag") if positions else ""
+    from_tag = _tag_of(headers[positions[0]][1]) if positions else ""
     positions = index.get("to")
-    to_tag = fast_param(headers[positions[0]][1], "tag") if positions else ""
-    if branch.startswith(MAGIC_COOKIE):
-        key = f"{branch}|{via_sent_by(top)}|{key_m}"
+    to_tag = _tag_of(headers[positions[0]][1]) if positions else ""
+    if prefix:
+        key = prefix + key_m
     else:
         # RFC 2543 fallback: no unique branch, so match on the dialog-ish fields and the top
         # Via (protocol and sent-by only: the server adds received/rport to the copy in

@@ -8,7 +8,9 @@ cannot smuggle terminal escape sequences through ``cat``.
 from __future__ import annotations
 
 import json
-from typing import IO, Any
+import math
+from json.encoder import encode_basestring_ascii
+from typing import IO, Any, Final
 
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.render.safe import inert_bytes
@@ -96,6 +98,73 @@ def dumps(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
 
 
+#: The encoder behind :func:`dumps`, built once (``json.dumps`` with options builds one per call).
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def _text(value: object) -> str:
+    """A JSON string; anything else (None, a test double) the way :func:`dumps` writes it."""
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    return _ENCODE(value)
+
+
+def _number(value: object) -> str:
+    """An int or finite float as ``json`` writes it (``int.__repr__``, ``float.__repr__``)."""
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _ENCODE(value)
+
+
+def _flag(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _ENCODE(value)
+
+
+def message_line(record: MessageRecord) -> str:
+    """``dumps(message_json(record))``, built directly: one line per SIP message is the hot path
+    of ``--format jsonl``.
+
+    Strings go through the C string encoder ``json`` itself uses, numbers through the same
+    ``repr`` ``json`` uses, and anything else (an annotation object, None, an unusual type)
+    through the same encoder as :func:`dumps`, so the bytes are identical
+    (tests/test_render_jsonl.py compares both on every bundled capture).
+    """
+    msg = record.msg
+    kind = msg.kind
+    cseq_num, cseq_method = msg.cseq
+    if kind == "request":
+        start = _REQUEST_START
+        middle = f'{_text(msg.method)},"status":null,"reason":null,"call_id":'
+    elif kind == "response":
+        start = _RESPONSE_START
+        middle = (
+            f'{_text(cseq_method)},"status":{_number(msg.status)},'
+            f'"reason":{_text(msg.reason)},"call_id":'
+        )
+    else:
+        return dumps(message_json(record))
+    annotation = record.annotation
+    return (
+        f'{{"schema":{SCHEMA_VERSION},"type":"message","ts":{_number(record.ts)},'
+        f'"frame":{_number(record.frame)},"src":{_text(record.src)},"dst":{_text(record.dst)},'
+        f'"transport":{_text(record.transport)},{start}{middle}{_text(msg.call_id)},'
+        f'"cseq":{_number(cseq_num)},"from_tag":{_text(msg.from_tag)},'
+        f'"to_tag":{_text(msg.to_tag)},"branch":{_text(msg.branch)},"retransmission":'
+        f"{_flag(record.retransmission)},"
+        f'"annotation":{"null" if annotation is None else _ENCODE(annotation)}}}'
+    )
+
+
+_REQUEST_START: Final = '"kind":"request","method":'
+_RESPONSE_START: Final = '"kind":"response","method":'
+
+
 class JsonlRenderer:
     """Writes each record as one line, flushing so consumers see it at once."""
 
@@ -104,7 +173,10 @@ class JsonlRenderer:
         self._flush = flush
 
     def record(self, record: Record) -> None:
-        self._out.write(dumps(record_json(record)) + "\n")
+        if type(record) is MessageRecord:
+            self._out.write(message_line(record) + "\n")
+        else:
+            self._out.write(dumps(record_json(record)) + "\n")
         if self._flush:
             self._out.flush()
 

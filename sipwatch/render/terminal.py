@@ -8,6 +8,7 @@ class so a wall of red stands out during an incident.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,12 +29,18 @@ _INDENT = 9
 
 
 def clock(ts: float) -> str:
-    """``HH:MM:SS.mmm`` in UTC: captures from several sites line up, tests are deterministic."""
-    whole = int(ts)
+    """``HH:MM:SS.mmm`` in UTC: captures from several sites line up, tests are deterministic.
+
+    Only the time of day is shown, so it is taken modulo one day: a capture's timestamps are
+    data (a pcapng interface may declare any offset), and ``gmtime`` refuses years past 9999.
+    """
+    if not math.isfinite(ts):
+        return "--:--:--.---"
+    whole = math.floor(ts)
     millis = round((ts - whole) * 1000)
     if millis == 1000:
         whole, millis = whole + 1, 0
-    return time.strftime("%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}"
+    return time.strftime("%H:%M:%S", time.gmtime(whole % 86400)) + f".{millis:03d}"
 
 
 def short_call_id(call_id: str) -> str:

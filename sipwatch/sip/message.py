@@ -49,6 +49,14 @@ class SipMessage:
     raw: bytes
     #: Problems that did not stop parsing (e.g. Content-Length larger than the datagram).
     warnings: list[str] = field(default_factory=list)
+    # Caches of the fields every stage asks for (correlator, annotator, renderers, summary):
+    # each is read from the headers once per message. None means "not computed yet".
+    _call_id: str | None = field(default=None, init=False, repr=False, compare=False)
+    _cseq: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _from_tag: str | None = field(default=None, init=False, repr=False, compare=False)
+    _to_tag: str | None = field(default=None, init=False, repr=False, compare=False)
+    _top_via: str | None = field(default=None, init=False, repr=False, compare=False)
+    _branch: str | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- generic header access -------------------------------------------------------------
 
@@ -97,7 +105,12 @@ class SipMessage:
 
     @property
     def call_id(self) -> str:
-        return (self.header("call-id") or "").strip()
+        value = self._call_id
+        if value is None:
+            positions = self.index.get("call-id")
+            value = self.headers[positions[0]][1].strip() if positions else ""
+            self._call_id = value
+        return value
 
     @property
     def cseq(self) -> tuple[int, str]:
@@ -106,16 +119,10 @@ class SipMessage:
         RFC 3261 §20.16: the number is 1*DIGIT below 2**31, so anything else (signs, ``_``,
         non-ASCII digits, 5000-digit fuzz) reads as 0 rather than as whatever ``int`` accepts.
         """
-        raw = self.header("cseq")
-        if raw is None:
-            return 0, ""
-        parts = raw.split()
-        if not parts:
-            return 0, ""
-        text = parts[0]
-        number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else 0
-        method = parts[1] if len(parts) > 1 else ""
-        return number, method
+        value = self._cseq
+        if value is None:
+            value = self._cseq = cseq_fields(self.header("cseq"))
+        return value
 
     @property
     def cseq_num(self) -> int:
@@ -127,24 +134,42 @@ class SipMessage:
 
     @property
     def from_tag(self) -> str:
-        return header_param(self.header("from") or "", "tag") or ""
+        value = self._from_tag
+        if value is None:
+            positions = self.index.get("from")
+            value = _tag(self.headers[positions[0]][1]) if positions else ""
+            self._from_tag = value
+        return value
 
     @property
     def to_tag(self) -> str:
-        return header_param(self.header("to") or "", "tag") or ""
+        value = self._to_tag
+        if value is None:
+            positions = self.index.get("to")
+            value = _tag(self.headers[positions[0]][1]) if positions else ""
+            self._to_tag = value
+        return value
 
     @property
     def top_via(self) -> str:
         """The first Via value (RFC 3261 §18.2.1: the one the receiver looks at)."""
-        for raw in self.header_all("via"):
-            values = split_values(raw)
-            if values:
-                return values[0]
-        return ""
+        value = self._top_via
+        if value is None:
+            value = ""
+            for raw in self.header_all("via"):
+                values = split_values(raw)
+                if values:
+                    value = values[0]
+                    break
+            self._top_via = value
+        return value
 
     @property
     def branch(self) -> str:
-        return header_param(self.top_via, "branch") or ""
+        value = self._branch
+        if value is None:
+            value = self._branch = _branch(self.top_via)
+        return value
 
     @property
     def via_count(self) -> int:
@@ -160,6 +185,47 @@ class SipMessage:
         if self.kind == "request":
             return f"{self.method} {self.uri} SIP/2.0"
         return f"SIP/2.0 {self.status} {self.reason}"
+
+
+def cseq_fields(raw: str | None) -> tuple[int, str]:
+    """(number, method) of a CSeq value (see :attr:`SipMessage.cseq`); (0, "") for None."""
+    if raw is None:
+        return 0, ""
+    parts = raw.split()
+    if not parts:
+        return 0, ""
+    text = parts[0]
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else 0
+    method = parts[1] if len(parts) > 1 else ""
+    return number, method
+
+
+#: Header values seen recently -> their ``tag`` / ``branch`` parameter. The messages of one call
+#: repeat the same From, To and top Via text (a response copies them from its request), so
+#: most lookups are found here instead of parsed again. Emptied when full: bounded memory.
+_TAGS: dict[str, str] = {}
+_BRANCHES: dict[str, str] = {}
+_MEMO_MAX = 8192
+
+
+def _tag(value: str) -> str:
+    found = _TAGS.get(value)
+    if found is None:
+        found = header_param(value, "tag") or ""
+        if len(_TAGS) >= _MEMO_MAX:
+            _TAGS.clear()
+        _TAGS[value] = found
+    return found
+
+
+def _branch(value: str) -> str:
+    found = _BRANCHES.get(value)
+    if found is None:
+        found = header_param(value, "branch") or ""
+        if len(_BRANCHES) >= _MEMO_MAX:
+            _BRANCHES.clear()
+        _BRANCHES[value] = found
+    return found
 
 
 @dataclass(slots=True)

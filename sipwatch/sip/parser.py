@@ -29,7 +29,7 @@ from itertools import repeat
 from typing import Final, cast
 
 from sipwatch.sip.compact import NAME_TABLE
-from sipwatch.sip.message import Malformed, MessageKind, ParseResult, SipMessage
+from sipwatch.sip.message import Malformed, MessageKind, ParseResult, SipMessage, cseq_fields
 
 #: Hardening limits: more header lines (not counting the start line), a longer line (start line
 #: included; bytes without the line end) or a bigger body (bytes after the empty line, before
@@ -250,16 +250,19 @@ def _parse(data: bytes) -> ParseResult:
             if key not in index:
                 warnings.append(f"missing mandatory header {label}")
     slots = index.get("cseq")
+    cseq: tuple[int, str] = (0, "")
     if slots is not None:
-        cseq_parts = headers[slots[0]][1].split()
-        cseq_method = cseq_parts[1] if len(cseq_parts) > 1 else ""
+        cseq = cseq_fields(headers[slots[0]][1])
+        cseq_method = cseq[1]
         if kind == "response":
             method = cseq_method
         elif cseq_method != method:
             # §8.1.1.5: the CSeq method MUST match the request's method.
             warnings.append(f"CSeq method {cseq_method[:40]!r} does not match request method")
 
-    return SipMessage(kind, method, uri, status, reason, headers, index, body, data, warnings)
+    msg = SipMessage(kind, method, uri, status, reason, headers, index, body, data, warnings)
+    msg._cseq = cseq  # read here anyway; every later stage asks for it
+    return msg
 
 
 Headers = tuple[list[tuple[str, str]], dict[str, list[int]]]

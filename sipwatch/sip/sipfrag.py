@@ -20,8 +20,11 @@ from typing import Final
 #: Only the beginning of a body is examined: a status line is short, bodies may not be.
 _SCAN_LIMIT: Final = 8192
 #: RFC 3261 §7.2 Status-Line; SIP-Version is case-insensitive, SP may be repeated by sloppy
-#: senders, the reason phrase may be empty.
-_STATUS_LINE: Final = re.compile(r"SIP/2\.0[ \t]+([1-6][0-9][0-9])(?:[ \t]+([^\r\n]*))?\s*$", re.I)
+#: senders, the reason phrase may be empty. The quantifiers are possessive: with backtracking,
+#: a line of blanks ending in a stray CR took cubic time (8 KB: minutes), and a body is wire data.
+_STATUS_LINE: Final = re.compile(
+    r"SIP/2\.0[ \t]++([1-6][0-9][0-9])(?:[ \t]++([^\r\n]*+))?\s*+$", re.I
+)
 #: RFC 3261 §7.1 Request-Line with a token method (§25.1).
 _REQUEST_LINE: Final = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) +[^ ]+ +SIP/2\.0\s*$", re.I)
 

@@ -1,0 +1,105 @@
+"""The JSON lines renderer's directly built message line equals the generic ``json`` form.
+
+``message_line`` exists only for speed; the contract is ``dumps(message_json(record))``. These
+tests hold the two byte-identical on every bundled and public capture (in every explain mode, so
+annotations of all shapes appear) and on values chosen to hit each escape and number rule.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from sipwatch.capture.readers import open_capture
+from sipwatch.pipeline import Pipeline, PipelineOptions
+from sipwatch.records import MessageRecord
+from sipwatch.render.jsonl import JsonlRenderer, dumps, message_json, message_line
+from sipwatch.sip.message import SipMessage
+from sipwatch.sip.parser import parse_message
+from tests.conftest import CAPTURES, PUBLIC
+
+_SKIP = (".json", ".md")
+
+
+def _captures() -> list[Path]:
+    paths = sorted(CAPTURES.glob("*.pcap"))
+    if PUBLIC.is_dir():
+        paths += sorted(p for p in PUBLIC.iterdir() if p.is_file() and p.suffix not in _SKIP)
+    return paths
+
+
+def _records(path: Path, explain: str) -> list[MessageRecord]:
+    pipeline = Pipeline(PipelineOptions(explain=explain), source=str(path))
+    try:
+        source = open_capture(path)
+    except Exception:  # not a capture (a README next to the public captures)
+        return []
+    with source:
+        return [r for r in pipeline.run(source) if isinstance(r, MessageRecord)]
+
+
+def test_fast_line_equals_generic_json_on_real_captures() -> None:
+    checked = annotated = 0
+    for path in _captures():
+        # "all" annotates every response and every request with notes: every shape appears.
+        for record in _records(path, "all"):
+            assert message_line(record) == dumps(message_json(record)), (path.name, record)
+            checked += 1
+            annotated += record.annotation is not None
+    assert checked > 1000 and annotated > 50
+
+
+def _message(text: str) -> SipMessage:
+    parsed = parse_message(text.replace("\n", "\r\n").encode("utf-8"))
+    assert isinstance(parsed, SipMessage)
+    return parsed
+
+
+RESPONSE = """SIP/2.0 480 Temporarily \u00e9\u2028 "Unavailable"\\
+Via: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK\u00fc\x01
+From: <sip:a@h>;tag="q\\"t"
+To: <sip:b@h>;tag=\u65e5\u672c
+Call-ID: c\x7f"\\/@h
+CSeq: 0042 INVITE
+Content-Length: 0
+
+"""
+
+REQUEST = """OPTIONS sip:b@h SIP/2.0
+Via: SIP/2.0/TCP h
+From: <sip:a@h>
+To: <sip:b@h>
+Call-ID: x
+CSeq: 99999999999 OPTIONS
+Content-Length: 0
+
+"""
+
+
+@pytest.mark.parametrize("text", [RESPONSE, REQUEST], ids=["response", "request"])
+@pytest.mark.parametrize(
+    "ts", [0.0, 1.0, 1700000000.123456, 1e-7, 1e22, 5, float("nan"), float("inf")]
+)
+@pytest.mark.parametrize("retransmission", [False, True])
+def test_fast_line_equals_generic_json_on_edge_values(
+    text: str, ts: float, retransmission: bool
+) -> None:
+    record = MessageRecord(ts, 7, "[fe80::1]:5060", "10.0.0.1:5060", "tcp", _message(text))
+    record.retransmission = retransmission
+    assert message_line(record) == dumps(message_json(record))
+    record.annotation = {"code": 480, "title": "T\u00e9", "remedy": None, "x": [1.5, True]}
+    assert message_line(record) == dumps(message_json(record))
+    json.loads(message_line(record))
+
+
+def test_renderer_writes_the_same_lines_as_the_generic_form() -> None:
+    records = _records(CAPTURES / "bad-extension-proxy.pcap", "all")
+    out = io.StringIO()
+    renderer = JsonlRenderer(out, flush=False)
+    for record in records:
+        renderer.record(record)
+    expected = "".join(dumps(message_json(r)) + "\n" for r in records)
+    assert out.getvalue() == expected and expected
