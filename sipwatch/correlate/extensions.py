@@ -225,16 +225,12 @@ def build_bad_extension(ex: Exchange, window: float) -> Finding:
         )
     if _retry_ok(ex):
         remedy = "The retry worked; to save the round trip: " + remedy[0].lower() + remedy[1:]
-    severity: Severity = "warning" if _retry_ok(ex) else "error"
-    return Finding(
-        kind="bad-extension",
-        severity=severity,
-        ts=ex.final_ts if ex.final_ts is not None else ex.first_ts,
-        call_id=ex.call_id,
-        frames=_frames(ex),
-        text=" ".join(sentences),
-        remedy=remedy,
-        details={
+    return _negotiation_finding(
+        "bad-extension",
+        ex,
+        sentences,
+        remedy,
+        {
             "method": ex.method,
             "cseq": ex.cseq,
             "required": required,
@@ -294,16 +290,12 @@ def build_extension_required(ex: Exchange, window: float) -> Finding:
         remedy = (
             f"Ask the operator of {ep(source)} which extension it requires: its 421 names none."
         )
-    severity: Severity = "warning" if _retry_ok(ex) else "error"
-    return Finding(
-        kind="extension-required",
-        severity=severity,
-        ts=ex.final_ts if ex.final_ts is not None else ex.first_ts,
-        call_id=ex.call_id,
-        frames=_frames(ex),
-        text=" ".join(sentences),
-        remedy=remedy,
-        details={
+    return _negotiation_finding(
+        "extension-required",
+        ex,
+        sentences,
+        remedy,
+        {
             "method": ex.method,
             "cseq": ex.cseq,
             "required": needed,
@@ -312,6 +304,23 @@ def build_extension_required(ex: Exchange, window: float) -> Finding:
             "retry": _retry_json(ex),
             "answered_from": ep(source),
         },
+    )
+
+
+def _negotiation_finding(
+    kind: str, ex: Exchange, sentences: list[str], remedy: str, details: dict[str, JsonValue]
+) -> Finding:
+    """A 420/421 finding: a warning when the retry succeeded, an error when it did not."""
+    severity: Severity = "warning" if _retry_ok(ex) else "error"
+    return Finding(
+        kind=kind,
+        severity=severity,
+        ts=ex.final_ts if ex.final_ts is not None else ex.first_ts,
+        call_id=ex.call_id,
+        frames=_frames(ex),
+        text=" ".join(sentences),
+        remedy=remedy,
+        details=details,
     )
 
 
