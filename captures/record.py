@@ -129,6 +129,10 @@ def recv(what: str, optional: bool = False, extra: str = "") -> str:
     return f'  <recv {kind}="{what}"{opt}{extra}/>\n'
 
 
+def pause(milliseconds: int) -> str:
+    return f'  <pause milliseconds="{milliseconds}"/>\n'
+
+
 def alice_answer_notify() -> str:
     return recv("NOTIFY") + OK_TO_LAST
 
@@ -267,11 +271,44 @@ REFER_TO = "Refer-To: <sip:carol@127.0.0.14:5060>\nReferred-By: <sip:alice@[loca
 DIRECT = f"{BOB}:5060"
 
 
+def alice_refers(refer: str = REFER_TO, supported: str = "") -> str:
+    """An established call, a short pause, then Alice's REFER (CSeq 2) to Bob."""
+    return alice_setup(DIRECT, supported) + pause(200) + alice_in_dialog("REFER", 2, refer)
+
+
+def bob_answers_refer(status: str, extra: str = "") -> str:
+    """Bob answers the call and the REFER with ``status``, sends no NOTIFY, and waits for BYE."""
+    return bob_answer() + recv("REFER") + bob_reply_in_dialog(status, extra) + bob_wait_bye()
+
+
+def alice_retries(target: str, first: str, refused: str, retry: str = "", auth: str = "") -> str:
+    """INVITE with ``first`` headers, refused with ``refused`` (and ACKed); the retry with
+    ``retry`` headers (CSeq 2) establishes the call, and Alice hangs up (CSeq 3)."""
+    return (
+        alice_invite(1, target, first)
+        + recv("100", optional=True)
+        + recv(refused, extra=auth)
+        + alice_ack_failure(1, target)
+        + alice_setup(target, retry, cseq=2)
+        + pause(200)
+        + alice_hangup(3)
+    )
+
+
+def bob_refuses_then_answers(status: str, extra: str) -> str:
+    """Bob refuses the first INVITE himself (``status`` with ``extra``), then answers the retry."""
+    return (
+        '  <recv request="INVITE"/>\n'
+        + bob_reply(status, extra)
+        + recv("ACK")
+        + bob_answer()
+        + bob_wait_bye()
+    )
+
+
 def transfer_case(name: str, about: str, refer_status: str, final: str) -> Case:
     alice = (
-        alice_setup(DIRECT)
-        + '  <pause milliseconds="200"/>\n'
-        + alice_in_dialog("REFER", 2, REFER_TO)
+        alice_refers()
         + recv(refer_status.split(maxsplit=1)[0])
         + alice_answer_notify()
         + alice_answer_notify()
@@ -282,9 +319,9 @@ def transfer_case(name: str, about: str, refer_status: str, final: str) -> Case:
         + recv("REFER")
         + bob_reply_in_dialog(refer_status)
         + bob_notify(1, "100 Trying", "active;expires=60")
-        + '  <pause milliseconds="300"/>\n'
+        + pause(300)
         + bob_notify(2, final, "terminated;reason=noresource")
-        + '  <pause milliseconds="200"/>\n'
+        + pause(200)
         + bob_hangup(3)
     )
     return Case(name, about, alice, bob)
@@ -316,12 +353,8 @@ def cases() -> list[Case]:
         Case(
             "transfer-rejected",
             "REFER rejected with 603 Decline: no subscription, no NOTIFY; Alice hangs up.",
-            alice_setup(DIRECT)
-            + '  <pause milliseconds="200"/>\n'
-            + alice_in_dialog("REFER", 2, REFER_TO)
-            + recv("603")
-            + alice_hangup(3),
-            bob_answer() + recv("REFER") + bob_reply_in_dialog("603 Decline") + bob_wait_bye(),
+            alice_refers() + recv("603") + alice_hangup(3),
+            bob_answers_refer("603 Decline"),
         )
     )
     # Accepted, then silence: the refer subscription never reports.
@@ -329,30 +362,21 @@ def cases() -> list[Case]:
         Case(
             "transfer-no-notify",
             "REFER accepted with 202 but no NOTIFY ever comes; Alice hangs up 34 s later.",
-            alice_setup(DIRECT)
-            + '  <pause milliseconds="200"/>\n'
-            + alice_in_dialog("REFER", 2, REFER_TO)
-            + recv("202")
-            + '  <pause milliseconds="34000"/>\n'
-            + alice_hangup(3),
-            bob_answer() + recv("REFER") + bob_reply_in_dialog("202 Accepted") + bob_wait_bye(),
+            alice_refers() + recv("202") + pause(34000) + alice_hangup(3),
+            bob_answers_refer("202 Accepted"),
         )
     )
     # RFC 4488: Refer-Sub: false accepted, so no NOTIFY is due.
+    norefersub = "Refer-Sub: false\nSupported: norefersub"
     result.append(
         Case(
             "transfer-norefersub",
             "REFER with Refer-Sub: false accepted with 200 and Refer-Sub: false: no NOTIFY is due.",
-            alice_setup(DIRECT, "Supported: norefersub")
-            + '  <pause milliseconds="200"/>\n'
-            + alice_in_dialog("REFER", 2, REFER_TO + "\nRefer-Sub: false\nSupported: norefersub")
+            alice_refers(f"{REFER_TO}\n{norefersub}", "Supported: norefersub")
             + recv("200")
-            + '  <pause milliseconds="500"/>\n'
+            + pause(500)
             + alice_hangup(3),
-            bob_answer()
-            + recv("REFER")
-            + bob_reply_in_dialog("200 OK", "Refer-Sub: false\nSupported: norefersub")
-            + bob_wait_bye(),
+            bob_answers_refer("200 OK", norefersub),
         )
     )
     # RFC 3515 §2.4.6: two REFERs in one dialog, NOTIFYs told apart by Event: refer;id=CSeq.
@@ -360,13 +384,11 @@ def cases() -> list[Case]:
         Case(
             "transfer-two-refers",
             "Two REFERs in one dialog: the first fails (503 via id=2), the second succeeds (id=3).",
-            alice_setup(DIRECT)
-            + '  <pause milliseconds="200"/>\n'
-            + alice_in_dialog("REFER", 2, REFER_TO)
+            alice_refers()
             + recv("202")
             + alice_answer_notify()
             + alice_answer_notify()
-            + '  <pause milliseconds="200"/>\n'
+            + pause(200)
             + alice_in_dialog("REFER", 3, REFER_TO.replace("carol", "dave"))
             + recv("202")
             + alice_answer_notify()
@@ -381,7 +403,7 @@ def cases() -> list[Case]:
             + bob_reply_in_dialog("202 Accepted")
             + bob_notify(3, "100 Trying", "active;expires=60", "refer;id=3")
             + bob_notify(4, "200 OK", "terminated;reason=noresource", "refer;id=3")
-            + '  <pause milliseconds="200"/>\n'
+            + pause(200)
             + bob_hangup(5),
         )
     )
@@ -391,18 +413,10 @@ def cases() -> list[Case]:
             "bad-extension-uas",
             "INVITE with Require: 100rel, foo; Bob answers 420 with Unsupported: foo; the retry "
             "without foo succeeds.",
-            alice_invite(1, DIRECT, "Require: 100rel, foo\nSupported: 100rel")
-            + recv("100", optional=True)
-            + recv("420")
-            + alice_ack_failure(1, DIRECT)
-            + alice_setup(DIRECT, "Supported: 100rel", cseq=2)
-            + '  <pause milliseconds="200"/>\n'
-            + alice_hangup(3),
-            '  <recv request="INVITE"/>\n'
-            + bob_reply("420 Bad Extension", "Unsupported: foo")
-            + recv("ACK")
-            + bob_answer()
-            + bob_wait_bye(),
+            alice_retries(
+                DIRECT, "Require: 100rel, foo\nSupported: 100rel", "420", "Supported: 100rel"
+            ),
+            bob_refuses_then_answers("420 Bad Extension", "Unsupported: foo"),
         )
     )
     # RFC 3261 §16.3 step 5: a proxy does not know an option tag in Proxy-Require.
@@ -413,13 +427,7 @@ def cases() -> list[Case]:
             "INVITE through Kamailio with Proxy-Require: foo; Kamailio answers 420 with "
             "Unsupported: foo; "
             "the retry without it is relayed to Bob and succeeds.",
-            alice_invite(1, via_proxy, "Proxy-Require: foo")
-            + recv("100", optional=True)
-            + recv("420")
-            + alice_ack_failure(1, via_proxy)
-            + alice_setup(via_proxy, cseq=2)
-            + '  <pause milliseconds="200"/>\n'
-            + alice_hangup(3),
+            alice_retries(via_proxy, "Proxy-Require: foo", "420"),
             bob_answer() + bob_wait_bye(),
             proxy=True,
         )
@@ -430,20 +438,13 @@ def cases() -> list[Case]:
             "extension-required",
             "INVITE without Supported: timer; Bob answers 421 with Require: timer; the retry with "
             "Supported: timer and Session-Expires succeeds.",
-            alice_invite(1, DIRECT, "Supported: replaces")
-            + recv("100", optional=True)
-            + recv("421")
-            + alice_ack_failure(1, DIRECT)
-            + alice_setup(
-                DIRECT, "Supported: replaces, timer\nSession-Expires: 1800;refresher=uac", cseq=2
-            )
-            + '  <pause milliseconds="200"/>\n'
-            + alice_hangup(3),
-            '  <recv request="INVITE"/>\n'
-            + bob_reply("421 Extension Required", "Require: timer")
-            + recv("ACK")
-            + bob_answer()
-            + bob_wait_bye(),
+            alice_retries(
+                DIRECT,
+                "Supported: replaces",
+                "421",
+                "Supported: replaces, timer\nSession-Expires: 1800;refresher=uac",
+            ),
+            bob_refuses_then_answers("421 Extension Required", "Require: timer"),
         )
     )
     # RFC 3261 §22.3: a proxy challenge and the retry with credentials.
@@ -452,13 +453,13 @@ def cases() -> list[Case]:
             "auth-challenge",
             "INVITE through Kamailio, challenged with 407; the retry with Proxy-Authorization is "
             "relayed to Bob and succeeds.",
-            alice_invite(1, via_proxy)
-            + recv("100", optional=True)
-            + recv("407", extra=' auth="true"')
-            + alice_ack_failure(1, via_proxy)
-            + alice_setup(via_proxy, "[authentication username=alice password=secret]", cseq=2)
-            + '  <pause milliseconds="200"/>\n'
-            + alice_hangup(3),
+            alice_retries(
+                via_proxy,
+                "",
+                "407",
+                "[authentication username=alice password=secret]",
+                auth=' auth="true"',
+            ),
             bob_answer() + bob_wait_bye(),
             proxy=True,
             proxy_defines=["WITH_AUTH"],
@@ -499,9 +500,39 @@ def _wait_port(proto_flag: str, ip: str, timeout: float = 5.0) -> None:
     raise RuntimeError(f"nothing listens on {ip}:5060")
 
 
+def _sipp(
+    case: Case, who: str, script: str, ip: str, work: Path, *args: str
+) -> subprocess.Popen[bytes]:
+    """Write ``who``'s scenario of ``case`` to captures/scenarios/ and play it once from ``ip``.
+
+    Errors go to ``WORK/NAME.WHO.err``, which :func:`record` prints after the case.
+    """
+    scenario = SCENARIOS / f"{case.name}.{who}.xml"
+    scenario.write_text(_xml(f"{case.name}-{who}", case.about, script))
+    return subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(scenario),
+            "-i",
+            ip,
+            "-p",
+            "5060",
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(work / f"{case.name}.{who}.err"),
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=work,
+    )
+
+
 def record(case: Case, work: Path) -> None:
-    alice_xml = SCENARIOS / f"{case.name}.alice.xml"
-    alice_xml.write_text(_xml(f"{case.name}-alice", case.about, case.alice))
     procs: list[subprocess.Popen[bytes]] = []
     out = HERE / f"{case.name}.pcap"
     dump = subprocess.Popen(
@@ -531,30 +562,7 @@ def record(case: Case, work: Path) -> None:
             )
             _wait_port("u", PROXY)
         if case.bob is not None:
-            bob_xml = SCENARIOS / f"{case.name}.bob.xml"
-            bob_xml.write_text(_xml(f"{case.name}-bob", case.about, case.bob))
-            procs.append(
-                subprocess.Popen(
-                    [
-                        "sipp",
-                        "-sf",
-                        str(bob_xml),
-                        "-i",
-                        BOB,
-                        "-p",
-                        "5060",
-                        "-m",
-                        "1",
-                        "-nostdin",
-                        "-trace_err",
-                        "-error_file",
-                        str(work / f"{case.name}.bob.err"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    cwd=work,
-                )
-            )
+            procs.append(_sipp(case, "bob", case.bob, BOB, work))
             _wait_port("u", BOB)
         elif case.alice_deadline is not None:
             # A socket that swallows every datagram: the INVITE reaches a host, nothing answers.
@@ -569,31 +577,9 @@ def record(case: Case, work: Path) -> None:
                 )
             )
             _wait_port("u", BOB)
-        remote = PROXY if case.proxy else BOB
-        alice = subprocess.Popen(
-            [
-                "sipp",
-                "-sf",
-                str(alice_xml),
-                "-i",
-                ALICE,
-                "-p",
-                "5060",
-                f"{remote}:5060",
-                "-m",
-                "1",
-                "-nostdin",
-                "-timeout",
-                "60",
-                "-trace_err",
-                "-error_file",
-                str(work / f"{case.name}.alice.err"),
-                *case.alice_args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=work,
-        )
+        remote = f"{PROXY if case.proxy else BOB}:5060"
+        limits = ["-timeout", "60", *case.alice_args]
+        alice = _sipp(case, "alice", case.alice, ALICE, work, *limits, remote)
         try:
             alice.wait(timeout=case.alice_deadline or 70)
         except subprocess.TimeoutExpired:

@@ -11,10 +11,13 @@ traceback reaches the user and every command fails the same way::
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
@@ -202,7 +205,66 @@ def pipeline_options(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """The options every capture-reading command takes (``pcap`` and ``live``), as parsed.
+
+    The fields are the command-line options themselves: :func:`stream_command` lends them to a
+    command's signature, so they are declared once here instead of once per command.
+    """
+
+    fmt: StreamFormatOption = StreamFormat.text
+    explain: ExplainOption = Explain.problems
+    lang: LangOption = Lang.en
+    call_id: CallIdOption = None
+    method: MethodOption = None
+    status: StatusOption = None
+    port: PortOption = None
+    notify_timeout: NotifyTimeoutOption = 32.0
+    color: ColorOption = None
+
+    def pipeline(self) -> PipelineOptions:
+        """The pipeline's options; raises an operator error for a bad filter (e.g. --status)."""
+        return pipeline_options(
+            self.lang,
+            self.explain,
+            self.notify_timeout,
+            self.call_id,
+            self.method,
+            self.status,
+            self.port,
+        )
+
+
+def stream_command(command: Callable[..., None]) -> Callable[..., None]:
+    """Let ``command`` take the :class:`StreamOptions` fields as one ``stream`` parameter.
+
+    typer reads a command's options from its signature, so the signature it is shown is the
+    command's own with ``stream`` replaced, where it stands, by the fields of
+    :class:`StreamOptions` (which keeps the order ``--help`` lists them in); a call gathers those
+    values back into one :class:`StreamOptions`.
+    """
+    own = inspect.signature(command, eval_str=True)
+    shared = inspect.signature(StreamOptions, eval_str=True).parameters
+    kind = own.parameters["stream"].kind
+    params: list[inspect.Parameter] = []
+    for param in own.parameters.values():
+        if param.name == "stream":
+            params += [field.replace(kind=kind) for field in shared.values()]
+        else:
+            params.append(param)
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> None:
+        stream = StreamOptions(**{name: kwargs.pop(name) for name in shared})
+        command(**kwargs, stream=stream)
+
+    run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+    return run
+
+
 @app.command()
+@stream_command
 def pcap(
     files: Annotated[
         list[str],
@@ -210,27 +272,20 @@ def pcap(
             help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
         ),
     ],
-    fmt: StreamFormatOption = StreamFormat.text,
-    explain: ExplainOption = Explain.problems,
-    lang: LangOption = Lang.en,
-    call_id: CallIdOption = None,
-    method: MethodOption = None,
-    status: StatusOption = None,
-    port: PortOption = None,
-    notify_timeout: NotifyTimeoutOption = 32.0,
-    color: ColorOption = None,
+    *,
+    stream: StreamOptions,
 ) -> None:
     """Annotate capture files: a timeline of every SIP message, explanations, a summary."""
 
     from sipwatch.commands.pcap import run_pcap
 
     with operator_errors():
-        options = pipeline_options(lang, explain, notify_timeout, call_id, method, status, port)
-        code = run_pcap(files, options, fmt.value, sys.stdout, color)
+        code = run_pcap(files, stream.pipeline(), stream.fmt.value, sys.stdout, stream.color)
     raise typer.Exit(code)
 
 
 @app.command()
+@stream_command
 def live(
     interface: Annotated[
         list[str] | None,
@@ -268,15 +323,8 @@ def live(
     count: Annotated[
         int | None, typer.Option("--count", "-c", min=1, help="Stop after N SIP messages shown.")
     ] = None,
-    fmt: StreamFormatOption = StreamFormat.text,
-    explain: ExplainOption = Explain.problems,
-    lang: LangOption = Lang.en,
-    call_id: CallIdOption = None,
-    method: MethodOption = None,
-    status: StatusOption = None,
-    port: PortOption = None,
-    notify_timeout: NotifyTimeoutOption = 32.0,
-    color: ColorOption = None,
+    *,
+    stream: StreamOptions,
     status_every: Annotated[
         float,
         typer.Option(
@@ -292,7 +340,7 @@ def live(
     from sipwatch.commands.live import LiveOptions, run_live
 
     with operator_errors():
-        options = pipeline_options(lang, explain, notify_timeout, call_id, method, status, port)
+        options = stream.pipeline()
         names = [*(interface or []), *(more or [])]
         if not names:
             raise LiveCaptureError("name an interface to capture on (see: sipwatch interfaces)")
@@ -306,7 +354,7 @@ def live(
             count=count,
             status_every=status_every,
         )
-        code = run_live(settings, options, fmt.value, sys.stdout, sys.stderr, color)
+        code = run_live(settings, options, stream.fmt.value, sys.stdout, sys.stderr, stream.color)
     raise typer.Exit(code)
 
 

@@ -103,7 +103,7 @@ def test_expectation_selects_kind_and_outcome() -> None:
     assert Expectation("x", "transfer").selects({"kind": "transfer", "outcome": "rejected"})
 
 
-# -- one test per kind of broken rules file ----------------------------------------------------
+# -- one case per kind of broken rules file --------------------------------------------------------
 
 
 def _error(text: str, name: str = "sipwatch.toml") -> str:
@@ -112,40 +112,105 @@ def _error(text: str, name: str = "sipwatch.toml") -> str:
     return str(info.value)
 
 
-def test_toml_syntax_error_names_file_line_and_column() -> None:
-    message = _error("max_setup_time = 2\n\n[status]\nallow = { INVITE = [486 }\n")
-    assert message.startswith("sipwatch.toml:4:")
-    assert "TOML syntax error" in message
-
-
-def test_unknown_top_level_key_names_line_and_suggests() -> None:
-    message = _error("strict = false\nmax_setup_tme = 3\n")
-    assert message == (
-        "sipwatch.toml:2: max_setup_tme: unknown key (did you mean max_setup_time?); expected "
-        "one of: strict, max_setup_time, max_retransmissions, ignore_call_ids, rules, status, "
-        "expect"
-    )
-
-
-def test_unknown_key_in_expect_entry_names_the_entry() -> None:
-    text = (
-        '[[expect]]\ncapture = "a.pcap"\nkind = "transfer"\n\n'
-        '[[expect]]\ncapture = "b.pcap"\nkind = "transfer"\noutcom = "failed"\n'
-    )
+@pytest.mark.parametrize(
+    ("text", "start", "detail"),
+    [
+        pytest.param(
+            "max_setup_time = 2\n\n[status]\nallow = { INVITE = [486 }\n",
+            "sipwatch.toml:4:",
+            "TOML syntax error",
+            id="toml-syntax-names-file-line-and-column",
+        ),
+        pytest.param(
+            '[[expect]]\ncapture = "a.pcap"\nkind = "transfer"\n\n'
+            '[[expect]]\ncapture = "b.pcap"\nkind = "transfer"\noutcom = "failed"\n',
+            "sipwatch.toml:8: [[expect]] #2 outcom: unknown key",
+            "did you mean outcome?",
+            id="unknown-key-in-expect-names-the-entry",
+        ),
+        pytest.param(
+            "[status]\nallow = {}\nreject = { INVITE = [486] }\n",
+            "sipwatch.toml:3: [status] reject: unknown key",
+            "expected one of: allow, deny",
+            id="unknown-key-in-status-table",
+        ),
+        pytest.param(
+            '[rules]\nclient-failure = "warn"\nserver-failure = "off"\n',
+            "sipwatch.toml:3: [rules] server-failure: unknown key",
+            "server-or-global-failure",
+            id="unknown-rule-name",
+        ),
+        # RFC 3261 §7.1: the method is case-sensitive; "invite" is not INVITE.
+        pytest.param(
+            "[status]\nallow = { invite = [486] }\n",
+            "sipwatch.toml:2: [status] allow.invite: ",
+            "unknown SIP method (did you mean INVITE?)",
+            id="methods-are-case-sensitive",
+        ),
+        pytest.param(
+            '[[expect]]\ncapture = "a.pcap"\nkind = "transfer"\noutcome = "failure"\n',
+            "sipwatch.toml:4: [[expect]] #1 outcome: unknown transfer outcome",
+            "succeeded, failed, rejected, no-subscription, no-notify, in-progress",
+            id="unknown-outcome",
+        ),
+    ],
+)
+def test_mistake_is_named_with_its_place(text: str, start: str, detail: str) -> None:
     message = _error(text)
-    assert message.startswith("sipwatch.toml:8: [[expect]] #2 outcom: unknown key")
-    assert "did you mean outcome?" in message
+    assert message.startswith(start), message
+    assert detail in message
 
 
-def test_unknown_key_in_status_table() -> None:
-    message = _error("[status]\nallow = {}\nreject = { INVITE = [486] }\n")
-    assert message.startswith("sipwatch.toml:3: [status] reject: unknown key")
-
-
-def test_unknown_rule_name() -> None:
-    message = _error('[rules]\nclient-failure = "warn"\nserver-failure = "off"\n')
-    assert message.startswith("sipwatch.toml:3: [rules] server-failure: unknown key")
-    assert "server-or-global-failure" in message
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "strict = false\nmax_setup_tme = 3\n",
+            "sipwatch.toml:2: max_setup_tme: unknown key (did you mean max_setup_time?); expected "
+            "one of: strict, max_setup_time, max_retransmissions, ignore_call_ids, rules, status, "
+            "expect",
+            id="unknown-top-level-key-suggests",
+        ),
+        pytest.param(
+            "[status]\nallow = { INVITE = [486] }\ndeny = { INVITE = [486, 480] }\n",
+            "sipwatch.toml:3: [status] deny.INVITE: 486 both allowed and denied for INVITE",
+            id="status-both-allowed-and-denied",
+        ),
+        pytest.param(
+            "[status]\nallow = { INVITE = [486], REGSITER = [401] }\n",
+            "sipwatch.toml:2: [status] allow.REGSITER: unknown SIP method (did you mean REGISTER?)",
+            id="unknown-method",
+        ),
+        pytest.param(
+            '[[expect]]\ncapture = "a.pcap"\nkind = "transfers"\n',
+            "sipwatch.toml:3: [[expect]] #1 kind: unknown finding kind 'transfers' "
+            "(did you mean transfer?)",
+            id="unknown-kind",
+        ),
+        pytest.param(
+            '[[expect]]\ncapture = "a.pcap"\nkind = "auth-loop"\noutcome = "failed"\n',
+            'sipwatch.toml:4: [[expect]] #1 outcome: outcome applies only to kind = "transfer"',
+            id="outcome-only-for-transfers",
+        ),
+        pytest.param(
+            '[[expect]]\nkind = "transfer"\n',
+            "sipwatch.toml:1: [[expect]] #1: missing key: capture",
+            id="missing-capture-in-expect",
+        ),
+        pytest.param(
+            '[[expect]]\ncapture = "a.pcap"\n',
+            "sipwatch.toml:1: [[expect]] #1: missing key: kind",
+            id="missing-kind-in-expect",
+        ),
+        pytest.param(
+            '[[expect]]\ncapture = "a"\nkind = "transfer"\ncount = -1\n',
+            "sipwatch.toml:4: [[expect]] #1 count: must be 0 or more, got -1",
+            id="negative-count",
+        ),
+    ],
+)
+def test_mistake_message(text: str, message: str) -> None:
+    assert _error(text) == message
 
 
 @pytest.mark.parametrize(
@@ -207,61 +272,6 @@ def test_bad_status_code(code: str) -> None:
     message = _error(f"[status]\ndeny = {{ BYE = [481, {code}] }}\n")
     assert message.startswith("sipwatch.toml:2: [status] deny.BYE: bad status code")
     assert "100 to 699" in message
-
-
-def test_status_both_allowed_and_denied() -> None:
-    message = _error("[status]\nallow = { INVITE = [486] }\ndeny = { INVITE = [486, 480] }\n")
-    assert (
-        message == "sipwatch.toml:3: [status] deny.INVITE: 486 both allowed and denied for INVITE"
-    )
-
-
-def test_unknown_method() -> None:
-    message = _error("[status]\nallow = { INVITE = [486], REGSITER = [401] }\n")
-    assert message == (
-        "sipwatch.toml:2: [status] allow.REGSITER: unknown SIP method (did you mean REGISTER?)"
-    )
-
-
-def test_methods_are_case_sensitive() -> None:
-    # RFC 3261 §7.1: the method is case-sensitive; "invite" is not INVITE.
-    message = _error("[status]\nallow = { invite = [486] }\n")
-    assert "unknown SIP method (did you mean INVITE?)" in message
-
-
-def test_unknown_kind() -> None:
-    message = _error('[[expect]]\ncapture = "a.pcap"\nkind = "transfers"\n')
-    assert message == (
-        "sipwatch.toml:3: [[expect]] #1 kind: unknown finding kind 'transfers' "
-        "(did you mean transfer?)"
-    )
-
-
-def test_unknown_outcome() -> None:
-    message = _error('[[expect]]\ncapture = "a.pcap"\nkind = "transfer"\noutcome = "failure"\n')
-    assert message.startswith("sipwatch.toml:4: [[expect]] #1 outcome: unknown transfer outcome")
-    assert "succeeded, failed, rejected, no-subscription, no-notify, in-progress" in message
-
-
-def test_outcome_only_for_transfers() -> None:
-    message = _error('[[expect]]\ncapture = "a.pcap"\nkind = "auth-loop"\noutcome = "failed"\n')
-    assert message == (
-        'sipwatch.toml:4: [[expect]] #1 outcome: outcome applies only to kind = "transfer"'
-    )
-
-
-def test_missing_keys_in_expect() -> None:
-    assert _error('[[expect]]\nkind = "transfer"\n') == (
-        "sipwatch.toml:1: [[expect]] #1: missing key: capture"
-    )
-    assert _error('[[expect]]\ncapture = "a.pcap"\n') == (
-        "sipwatch.toml:1: [[expect]] #1: missing key: kind"
-    )
-
-
-def test_negative_count() -> None:
-    message = _error('[[expect]]\ncapture = "a"\nkind = "transfer"\ncount = -1\n')
-    assert message == "sipwatch.toml:4: [[expect]] #1 count: must be 0 or more, got -1"
 
 
 # -- locating keys -----------------------------------------------------------------------------

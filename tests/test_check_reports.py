@@ -20,7 +20,7 @@ from sipwatch.check.verdict import CaptureVerdict, error_verdict, judge, verdict
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord
 from sipwatch.render.check_terminal import CheckTerminalReport
 from sipwatch.render.jsonl import dumps
-from sipwatch.render.junit import write_junit, xml_text
+from sipwatch.render.junit import BODY_LIMIT, body_text, write_junit, xml_text
 from sipwatch.render.markdown_report import markdown_report, md_escape
 from sipwatch.sip.message import SipMessage
 from sipwatch.sip.parser import parse_message
@@ -163,6 +163,61 @@ def test_junit_strict_turns_warnings_into_failures(tmp_path: Path) -> None:
 
 def test_xml_text_keeps_lines_and_escapes_controls() -> None:
     assert xml_text("a\x1bb\nc\ufffe") == "a\\x1bb\nc\ufffd"
+
+
+def test_body_text_cuts_after_the_limit_and_counts_the_rest() -> None:
+    assert BODY_LIMIT == 65536
+    assert body_text("abcde", limit=5) == "abcde"
+    # Counted after escaping: "ab\\x1bcdef" is 10 characters, 5 kept.
+    assert body_text("ab\x1bcdef", limit=5) == (
+        "ab\\x1\n… 5 more characters cut (report bodies stop at 5)"
+    )
+
+
+def test_junit_bodies_of_a_huge_finding_are_capped(tmp_path: Path) -> None:
+    """A capture whose finding text is 200 000 characters long gives a report of about 128 KiB."""
+    huge = "x" * 200_000
+    config = parse_rules("", "rules.toml")
+    engine = RuleEngine(config)
+    engine.feed(
+        FindingRecord(
+            {
+                "kind": "transfer",
+                "outcome": "failed",
+                "call_id": "c1",
+                "frames": [4],
+                "text": "Transfer failed: " + huge,
+                "remedy": "Retry.",
+            }
+        )
+    )
+    engine.feed(
+        FindingRecord(
+            {"kind": "retransmissions", "call_id": "c2", "frames": [9], "text": "Slow " + huge}
+        )
+    )
+    target = tmp_path / "report.xml"
+    write_junit([judge("caps/huge.pcap", engine.finish(), config, messages=2)], str(target), None)
+    raw = target.read_bytes()
+    assert 2 * BODY_LIMIT < len(raw) < 2 * BODY_LIMIT + 4096
+    cases = {case.get("name"): case for case in ET.fromstring(raw).iter("testcase")}
+    failure = cases["failed-transfer"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "Transfer failed: " + "x" * 283 + "…"
+    # Whole bodies: "Transfer failed: " + 200 000 x + " [Call-ID c1; frame 4]\n  Remedy: Retry."
+    # is 200 056 characters, "warning: Slow " + 200 000 x + " [Call-ID c2; frame 9]" 200 036.
+    bodies = {
+        ("failed-transfer", "failure"): ("Transfer failed: ", 134_520),
+        ("retransmission-storm", "system-out"): ("warning: Slow ", 134_500),
+    }
+    for (name, tag), (head, cut) in bodies.items():
+        element = cases[name].find(tag)
+        assert element is not None
+        assert element.text == (
+            head
+            + "x" * (BODY_LIMIT - len(head))
+            + f"\n… {cut} more characters cut (report bodies stop at 65536)"
+        )
 
 
 def test_markdown_report_escapes_wire_text() -> None:

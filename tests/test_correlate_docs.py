@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ from tests.test_correlate_factory import (
 )
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "findings.md"
+#: A header as the request and response builders take it: (name, value).
+Header = tuple[str, str]
 COMMON = ["schema", "type", "kind", "severity", "ts", "call_id", "frames", "text", "remedy"]
 
 
@@ -86,214 +90,167 @@ def example_findings() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     annotator = Annotator(load_knowledge())
 
-    def keep(run: Run) -> None:
+    T0 = 1700000000.0
+
+    @contextmanager
+    def scenario() -> Iterator[Run]:
+        """A fresh exchange; at the end, a minute on, the first finding of each kind is kept."""
+        run = Run()
+        yield run
+        run.finish(T0 + 60)
         for f in run.findings():
             out.setdefault(f.kind, annotator.annotate_finding(f).to_json())
 
-    T0 = 1700000000.0
+    def answered(run: Run, ts: float, q: SipMessage, status: int, *extra: Header) -> None:
+        """``q`` from the UAC at ``ts``, and the UAS's ``status`` response 10 ms later."""
+        run.send(ts, UAC, UAS, q)
+        run.send(ts + 0.01, UAS, UAC, response(q, status, extra=extra))
+
     # bad-extension
-    run = Run()
-    inv = request(
-        "INVITE",
-        1,
-        call_id="a84b4c76e66710",
-        extra=[("Require", "100rel"), ("Proxy-Require", "foo")],
-    )
-    run.send(T0, UAC, PROXY, inv)
-    run.send(
-        T0 + 0.002, PROXY, UAC, response(inv, 420, to_tag=None, extra=[("Unsupported", "foo")])
-    )
-    run.send(T0 + 0.003, UAC, PROXY, request("ACK", 1, call_id="a84b4c76e66710", branch=inv.branch))
-    r = request("INVITE", 2, call_id="a84b4c76e66710", extra=[("Require", "100rel")])
-    run.send(T0 + 0.010, UAC, PROXY, r)
-    f = forward(r)
-    run.send(T0 + 0.011, PROXY, UAS, f)
-    ok = response(f, 200)
-    run.send(T0 + 0.05, UAS, PROXY, ok)
-    run.send(T0 + 0.051, PROXY, UAC, strip_via(ok))
-    run.finish(T0 + 60)
-    keep(run)
-    # extension-required
-    run = Run()
-    inv = request("INVITE", 1, call_id="3848276298220188511", extra=[("Supported", "timer")])
-    run.send(T0, UAC, UAS, inv)
-    run.send(T0 + 0.01, UAS, UAC, response(inv, 421, extra=[("Require", "100rel")]))
-    r = request("INVITE", 2, call_id="3848276298220188511", extra=[("Supported", "100rel, timer")])
-    run.send(T0 + 0.02, UAC, UAS, r)
-    run.send(T0 + 0.1, UAS, UAC, response(r, 200))
-    run.finish(T0 + 60)
-    keep(run)
-    # transfer + notify-rejected
-    run = Run()
-    cid = "f81d4fae-7dec-11d0"
-    ref = request(
-        "REFER", 5, call_id=cid, to_tag="b1", extra=[("Refer-To", "<sip:carol@10.0.0.4>")]
-    )
-    run.send(T0, UAC, UAS, ref)
-    run.send(T0 + 0.1, UAS, UAC, response(ref, 202))
-
-    def nt(cseq: int, frag: str, state: str) -> SipMessage:
-        return request(
-            "NOTIFY",
-            cseq,
-            call_id=cid,
-            from_tag="b1",
-            to_tag="a1",
-            via_host="10.0.0.3",
-            extra=[
-                ("Event", "refer;id=5"),
-                ("Subscription-State", state),
-                ("Content-Type", "message/sipfrag;version=2.0"),
-            ],
-            body=(frag + "\r\n").encode(),
+    with scenario() as run:
+        inv = request(
+            "INVITE",
+            1,
+            call_id="a84b4c76e66710",
+            extra=[("Require", "100rel"), ("Proxy-Require", "foo")],
         )
-
-    n1 = nt(1, "SIP/2.0 100 Trying", "active;expires=60")
-    run.send(T0 + 0.2, UAS, UAC, n1)
-    run.send(T0 + 0.21, UAC, UAS, response(n1, 481, to_tag=None))
-    n2 = nt(2, "SIP/2.0 200 OK", "terminated;reason=noresource")
-    run.send(T0 + 1.5, UAS, UAC, n2)
-    run.send(T0 + 1.51, UAC, UAS, response(n2, 200, to_tag=None))
-    run.finish(T0 + 60)
-    keep(run)
-    # auth-challenge and auth-loop
-    run = Run()
-    cid = "843817637684230@998sdasdh09"
-    q = request("REGISTER", 1, call_id=cid)
-    run.send(T0, UAC, UAS, q)
-    run.send(
-        T0 + 0.01,
-        UAS,
-        UAC,
-        response(q, 401, extra=[("WWW-Authenticate", 'Digest realm="pbx.example", nonce="n1"')]),
-    )
-    r = request(
-        "REGISTER",
-        2,
-        call_id=cid,
-        extra=[
-            (
-                "Authorization",
-                'Digest username="1001", realm="pbx.example", nonce="n1", response="x"',
-            )
-        ],
-    )
-    run.send(T0 + 0.05, UAC, UAS, r)
-    run.send(T0 + 0.06, UAS, UAC, response(r, 200))
-    run.finish(T0 + 60)
-    keep(run)
-    run = Run()
-    cid = "7ba6c43b02@10.0.0.1"
-    q = request("REGISTER", 1, call_id=cid)
-    run.send(T0, UAC, UAS, q)
-    run.send(
-        T0 + 0.01,
-        UAS,
-        UAC,
-        response(q, 401, extra=[("WWW-Authenticate", 'Digest realm="pbx.example", nonce="n1"')]),
-    )
-    for c in (2, 3):
-        q = request(
-            "REGISTER",
-            c,
-            call_id=cid,
-            extra=[
-                (
-                    "Authorization",
-                    'Digest username="1001", realm="pbx.example", nonce="n1", response="x"',
-                )
-            ],
-        )
-        run.send(T0 + c * 0.1, UAC, UAS, q)
+        run.send(T0, UAC, PROXY, inv)
         run.send(
-            T0 + c * 0.1 + 0.01,
-            UAS,
-            UAC,
-            response(
-                q, 401, extra=[("WWW-Authenticate", f'Digest realm="pbx.example", nonce="n{c}"')]
-            ),
+            T0 + 0.002, PROXY, UAC, response(inv, 420, to_tag=None, extra=[("Unsupported", "foo")])
         )
-    run.finish(T0 + 60)
-    keep(run)
+        run.send(
+            T0 + 0.003, UAC, PROXY, request("ACK", 1, call_id="a84b4c76e66710", branch=inv.branch)
+        )
+        r = request("INVITE", 2, call_id="a84b4c76e66710", extra=[("Require", "100rel")])
+        run.send(T0 + 0.010, UAC, PROXY, r)
+        f = forward(r)
+        run.send(T0 + 0.011, PROXY, UAS, f)
+        ok = response(f, 200)
+        run.send(T0 + 0.05, UAS, PROXY, ok)
+        run.send(T0 + 0.051, PROXY, UAC, strip_via(ok))
+
+    # extension-required
+    with scenario() as run:
+        inv = request("INVITE", 1, call_id="3848276298220188511", extra=[("Supported", "timer")])
+        run.send(T0, UAC, UAS, inv)
+        run.send(T0 + 0.01, UAS, UAC, response(inv, 421, extra=[("Require", "100rel")]))
+        r = request(
+            "INVITE", 2, call_id="3848276298220188511", extra=[("Supported", "100rel, timer")]
+        )
+        run.send(T0 + 0.02, UAC, UAS, r)
+        run.send(T0 + 0.1, UAS, UAC, response(r, 200))
+
+    # transfer + notify-rejected
+    with scenario() as run:
+        cid = "f81d4fae-7dec-11d0"
+        ref = request(
+            "REFER", 5, call_id=cid, to_tag="b1", extra=[("Refer-To", "<sip:carol@10.0.0.4>")]
+        )
+        run.send(T0, UAC, UAS, ref)
+        run.send(T0 + 0.1, UAS, UAC, response(ref, 202))
+
+        def nt(cseq: int, frag: str, state: str) -> SipMessage:
+            return request(
+                "NOTIFY",
+                cseq,
+                call_id=cid,
+                from_tag="b1",
+                to_tag="a1",
+                via_host="10.0.0.3",
+                extra=[
+                    ("Event", "refer;id=5"),
+                    ("Subscription-State", state),
+                    ("Content-Type", "message/sipfrag;version=2.0"),
+                ],
+                body=(frag + "\r\n").encode(),
+            )
+
+        n1 = nt(1, "SIP/2.0 100 Trying", "active;expires=60")
+        run.send(T0 + 0.2, UAS, UAC, n1)
+        run.send(T0 + 0.21, UAC, UAS, response(n1, 481, to_tag=None))
+        n2 = nt(2, "SIP/2.0 200 OK", "terminated;reason=noresource")
+        run.send(T0 + 1.5, UAS, UAC, n2)
+        run.send(T0 + 1.51, UAC, UAS, response(n2, 200, to_tag=None))
+
+    def challenged(run: Run, ts: float, q: SipMessage, nonce: str) -> None:
+        answered(
+            run, ts, q, 401, ("WWW-Authenticate", f'Digest realm="pbx.example", nonce="{nonce}"')
+        )
+
+    def register(cseq: int, cid: str) -> SipMessage:
+        credentials = 'Digest username="1001", realm="pbx.example", nonce="n1", response="x"'
+        return request("REGISTER", cseq, call_id=cid, extra=[("Authorization", credentials)])
+
+    # auth-challenge (one 401, then the registration succeeds) and auth-loop (401 after 401)
+    with scenario() as run:
+        cid = "843817637684230@998sdasdh09"
+        challenged(run, T0, request("REGISTER", 1, call_id=cid), "n1")
+        r = register(2, cid)
+        run.send(T0 + 0.05, UAC, UAS, r)
+        run.send(T0 + 0.06, UAS, UAC, response(r, 200))
+    with scenario() as run:
+        cid = "7ba6c43b02@10.0.0.1"
+        challenged(run, T0, request("REGISTER", 1, call_id=cid), "n1")
+        for c in (2, 3):
+            challenged(run, T0 + c * 0.1, register(c, cid), f"n{c}")
+
     # 422, 423, 491, 302, 503, 500, 404 + reason + warning
-    run = Run()
-    cid = "c422"
-    inv = request("INVITE", 1, call_id=cid, extra=[("Session-Expires", "90")])
-    run.send(T0, UAC, UAS, inv)
-    run.send(T0 + 0.01, UAS, UAC, response(inv, 422, extra=[("Min-SE", "1800")]))
-    r = request("INVITE", 2, call_id=cid, extra=[("Session-Expires", "1800"), ("Min-SE", "1800")])
-    run.send(T0 + 0.02, UAC, UAS, r)
-    run.send(T0 + 0.1, UAS, UAC, response(r, 200))
-    q = request(
-        "REGISTER", 5, call_id="c423", extra=[("Contact", "<sip:alice@10.0.0.1>;expires=60")]
-    )
-    run.send(T0 + 1, UAC, UAS, q)
-    run.send(T0 + 1.01, UAS, UAC, response(q, 423, extra=[("Min-Expires", "3600")]))
-    r = request(
-        "REGISTER", 6, call_id="c423", extra=[("Contact", "<sip:alice@10.0.0.1>;expires=3600")]
-    )
-    run.send(T0 + 1.02, UAC, UAS, r)
-    run.send(T0 + 1.03, UAS, UAC, response(r, 200))
-    m = request("INVITE", 1, call_id="c302")
-    run.send(T0 + 2, UAC, UAS, m)
-    run.send(T0 + 2.01, UAS, UAC, response(m, 302, extra=[("Contact", "<sip:bob@10.0.0.9>;q=0.7")]))
-    m = request("INVITE", 1, call_id="c503")
-    run.send(T0 + 3, UAC, UAS, m)
-    run.send(
-        T0 + 3.01,
-        UAS,
-        UAC,
-        response(
-            m, 503, extra=[("Retry-After", "120 (maintenance)"), ("Reason", "Q.850;cause=34")]
-        ),
-    )
-    m = request("OPTIONS", 1, call_id="c500")
-    run.send(T0 + 4, UAC, UAS, m)
-    run.send(T0 + 4.01, UAS, UAC, response(m, 500))
-    m = request("INVITE", 1, call_id="c488")
-    run.send(T0 + 5, UAC, UAS, m)
-    run.send(
-        T0 + 5.01,
-        UAS,
-        UAC,
-        response(m, 488, extra=[("Warning", '305 gw.example "Incompatible media format"')]),
-    )
-    m = request("OPTIONS", 1, call_id="c408", extra=[("Supported", "timer, precondtion")])
-    run.send(T0 + 6, UAC, UAS, m)
-    for i in range(5):
-        run.send(T0 + 7 + i, UAS, UAC, response(m, 200)) if False else None
-    run.finish(T0 + 60)
-    keep(run)
+    with scenario() as run:
+        cid = "c422"
+        inv = request("INVITE", 1, call_id=cid, extra=[("Session-Expires", "90")])
+        answered(run, T0, inv, 422, ("Min-SE", "1800"))
+        r = request(
+            "INVITE", 2, call_id=cid, extra=[("Session-Expires", "1800"), ("Min-SE", "1800")]
+        )
+        run.send(T0 + 0.02, UAC, UAS, r)
+        run.send(T0 + 0.1, UAS, UAC, response(r, 200))
+        q = request(
+            "REGISTER", 5, call_id="c423", extra=[("Contact", "<sip:alice@10.0.0.1>;expires=60")]
+        )
+        answered(run, T0 + 1, q, 423, ("Min-Expires", "3600"))
+        r = request(
+            "REGISTER", 6, call_id="c423", extra=[("Contact", "<sip:alice@10.0.0.1>;expires=3600")]
+        )
+        answered(run, T0 + 1.02, r, 200)
+        m = request("INVITE", 1, call_id="c302")
+        answered(run, T0 + 2, m, 302, ("Contact", "<sip:bob@10.0.0.9>;q=0.7"))
+        m = request("INVITE", 1, call_id="c503")
+        answered(
+            run, T0 + 3, m, 503, ("Retry-After", "120 (maintenance)"), ("Reason", "Q.850;cause=34")
+        )
+        answered(run, T0 + 4, request("OPTIONS", 1, call_id="c500"), 500)
+        m = request("INVITE", 1, call_id="c488")
+        answered(run, T0 + 5, m, 488, ("Warning", '305 gw.example "Incompatible media format"'))
+        m = request("OPTIONS", 1, call_id="c408", extra=[("Supported", "timer, precondtion")])
+        run.send(T0 + 6, UAC, UAS, m)
+
     # glare
-    run = Run()
-    cid = "cglare"
-    inv = request("INVITE", 1, call_id=cid)
-    run.send(T0, UAC, UAS, inv)
-    run.send(T0 + 0.1, UAS, UAC, response(inv, 200))
-    run.send(T0 + 0.2, UAC, UAS, request("ACK", 1, call_id=cid, to_tag="b1"))
-    mine = request("INVITE", 2, call_id=cid, to_tag="b1")
-    theirs = request("INVITE", 7, call_id=cid, from_tag="b1", to_tag="a1", via_host="10.0.0.3")
-    run.send(T0 + 10, UAC, UAS, mine)
-    run.send(T0 + 10.001, UAS, UAC, theirs)
-    run.send(T0 + 10.01, UAS, UAC, response(mine, 491, to_tag=None))
-    r = request("INVITE", 3, call_id=cid, to_tag="b1")
-    run.send(T0 + 12.61, UAC, UAS, r)
-    run.send(T0 + 12.7, UAS, UAC, response(r, 200, to_tag=None))
-    run.finish(T0 + 60)
-    keep(run)
+    with scenario() as run:
+        cid = "cglare"
+        inv = request("INVITE", 1, call_id=cid)
+        run.send(T0, UAC, UAS, inv)
+        run.send(T0 + 0.1, UAS, UAC, response(inv, 200))
+        run.send(T0 + 0.2, UAC, UAS, request("ACK", 1, call_id=cid, to_tag="b1"))
+        mine = request("INVITE", 2, call_id=cid, to_tag="b1")
+        theirs = request("INVITE", 7, call_id=cid, from_tag="b1", to_tag="a1", via_host="10.0.0.3")
+        run.send(T0 + 10, UAC, UAS, mine)
+        run.send(T0 + 10.001, UAS, UAC, theirs)
+        run.send(T0 + 10.01, UAS, UAC, response(mine, 491, to_tag=None))
+        r = request("INVITE", 3, call_id=cid, to_tag="b1")
+        run.send(T0 + 12.61, UAC, UAS, r)
+        run.send(T0 + 12.7, UAS, UAC, response(r, 200, to_tag=None))
+
     # no-final-response + retransmissions + protocol violation
-    run = Run()
-    m = request("INVITE", 1, call_id="cnoanswer")
-    for d in (0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5):
-        run.send(T0 + d, UAC, UAS, m)
-    o = request("OPTIONS", 1, call_id="cstorm")
-    for i in range(6):
-        run.send(T0 + i * 0.5, UAC, UAS, o)
-    run.send(T0 + 3.1, UAS, UAC, response(o, 200))
-    i2 = request("INVITE", 1, call_id="cviol")
-    run.send(T0 + 1, UAC, UAS, i2)
-    run.send(T0 + 1.1, UAS, UAC, response(i2, 180))
-    run.send(T0 + 1.2, UAC, UAS, request("ACK", 1, call_id="cviol", to_tag="b1"))
-    run.finish(T0 + 60)
-    keep(run)
+    with scenario() as run:
+        m = request("INVITE", 1, call_id="cnoanswer")
+        for d in (0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5):
+            run.send(T0 + d, UAC, UAS, m)
+        o = request("OPTIONS", 1, call_id="cstorm")
+        for i in range(6):
+            run.send(T0 + i * 0.5, UAC, UAS, o)
+        run.send(T0 + 3.1, UAS, UAC, response(o, 200))
+        i2 = request("INVITE", 1, call_id="cviol")
+        run.send(T0 + 1, UAC, UAS, i2)
+        run.send(T0 + 1.1, UAS, UAC, response(i2, 180))
+        run.send(T0 + 1.2, UAC, UAS, request("ACK", 1, call_id="cviol", to_tag="b1"))
     return out

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -92,6 +92,14 @@ def _option(code: int, value: bytes) -> bytes:
 def _block(btype: int, body: bytes) -> bytes:
     length = 12 + len(body)
     return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
+
+
+def _flush(file: BinaryIO) -> None:
+    file.flush()
+
+
+def _close(file: BinaryIO) -> None:
+    file.close()
 
 
 class CaptureWriter:
@@ -233,14 +241,24 @@ class CaptureWriter:
         self.bytes += len(record)
         self.frames += 1
 
-    def _rotate(self) -> None:
-        """Close the full file and start the next one in the ring (overwriting the oldest)."""
+    def _on_file(self, action: Callable[[BinaryIO], object]) -> bool:
+        """Run ``action`` on the open file: False when none is open or the action failed.
+
+        A failure is recorded once in ``problem`` and closes the file (:meth:`_fail`), so every
+        later call is a no-op: the capture goes on without the file.
+        """
         if self._file is None:
-            return
+            return False
         try:
-            self._file.close()
+            action(self._file)
         except OSError as exc:
             self._fail(self.paths[self._index], exc)
+            return False
+        return True
+
+    def _rotate(self) -> None:
+        """Close the full file and start the next one in the ring (overwriting the oldest)."""
+        if not self._on_file(_close):
             return
         self._file = None
         self.rotations += 1
@@ -248,21 +266,11 @@ class CaptureWriter:
 
     def flush(self) -> None:
         """Push buffered records to the OS so the file is current even if sipwatch is killed."""
-        if self._file is None:
-            return
-        try:
-            self._file.flush()
-        except OSError as exc:
-            self._fail(self.paths[self._index], exc)
+        self._on_file(_flush)
 
     def close(self) -> None:
         """Flush and close the current file; every record written so far is complete on disk."""
-        if self._file is None:
-            return
-        try:
-            self._file.close()
-        except OSError as exc:
-            self._fail(self.paths[self._index], exc)
+        self._on_file(_close)
         self._file = None
 
     @property

@@ -10,7 +10,7 @@ raises :class:`ValueError` rather than an operator-facing error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 #: Languages every text field exists in (knowledge/SCHEMA.md: "Every text field exists in English
 #: and Japanese").
@@ -53,12 +53,25 @@ def is_status_code(code: int) -> bool:
 _T = TypeVar("_T")
 
 
-def _pick(lang: str, en: _T, ja: _T) -> _T:
-    if lang == "en":
-        return en
-    if lang == "ja":
-        return ja
-    raise ValueError(f"unknown language {lang!r} (expected one of {', '.join(LANGS)})")
+class _Localised(Generic[_T]):
+    """The one ``.text(lang)`` accessor every entry shares over its ``en`` / ``ja`` fields.
+
+    A plain base (not a dataclass) with no slots of its own: each entry declares ``en`` and
+    ``ja`` as its last dataclass fields, so field order, equality and ``repr`` stay those of the
+    entry, and only the language choice lives here, once.
+    """
+
+    __slots__ = ()
+    en: _T
+    ja: _T
+
+    def text(self, lang: str) -> _T:
+        """Texts in ``lang`` (``"en"`` or ``"ja"``); ValueError for any other language."""
+        if lang == "en":
+            return self.en
+        if lang == "ja":
+            return self.ja
+        raise ValueError(f"unknown language {lang!r} (expected one of {', '.join(LANGS)})")
 
 
 # -- responses ---------------------------------------------------------------------------------
@@ -77,7 +90,7 @@ class ResponseText:
 
 
 @dataclass(frozen=True, slots=True)
-class ResponseEntry:
+class ResponseEntry(_Localised[ResponseText]):
     """One SIP response code: registry facts, how it behaves, and its texts.
 
     ``status`` is ``"current"`` or ``"deprecated"`` for registered codes and ``"unregistered"``
@@ -108,10 +121,6 @@ class ResponseEntry:
         """True for 1xx: the transaction goes on and a final response is still due."""
         return self.code < 200
 
-    def text(self, lang: str) -> ResponseText:
-        """Texts in ``lang`` (``"en"`` or ``"ja"``)."""
-        return _pick(lang, self.en, self.ja)
-
 
 @dataclass(frozen=True, slots=True)
 class ClassText:
@@ -127,7 +136,7 @@ class ClassText:
 
 
 @dataclass(frozen=True, slots=True)
-class ClassEntry:
+class ClassEntry(_Localised[ClassText]):
     """One response class (first digit 1-6) from ``knowledge/classes.toml``."""
 
     digit: int
@@ -144,10 +153,6 @@ class ClassEntry:
         """English class name, e.g. ``"4xx Request Failure"``."""
         return CLASS_NAMES[self.digit]
 
-    def text(self, lang: str) -> ClassText:
-        """Texts in ``lang``."""
-        return _pick(lang, self.en, self.ja)
-
 
 # -- option tags, Q.850 causes, warnings, subscription reasons ----------------------------------
 
@@ -161,7 +166,7 @@ class OptionTagText:
 
 
 @dataclass(frozen=True, slots=True)
-class OptionTagEntry:
+class OptionTagEntry(_Localised[OptionTagText]):
     """An option tag as used in Require / Proxy-Require / Supported / Unsupported."""
 
     tag: str
@@ -170,9 +175,6 @@ class OptionTagEntry:
     related: tuple[int, ...]
     en: OptionTagText
     ja: OptionTagText
-
-    def text(self, lang: str) -> OptionTagText:
-        return _pick(lang, self.en, self.ja)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +185,7 @@ class CauseText:
 
 
 @dataclass(frozen=True, slots=True)
-class CauseEntry:
+class CauseEntry(_Localised[CauseText]):
     """A Q.850 cause value as carried in ``Reason: Q.850;cause=N`` (RFC 3326).
 
     ``sip_status`` is the RFC 3398 ISUP-to-SIP mapping, 0 where the RFC gives none.
@@ -195,9 +197,6 @@ class CauseEntry:
     en: CauseText
     ja: CauseText
 
-    def text(self, lang: str) -> CauseText:
-        return _pick(lang, self.en, self.ja)
-
 
 @dataclass(frozen=True, slots=True)
 class WarningText:
@@ -208,7 +207,7 @@ class WarningText:
 
 
 @dataclass(frozen=True, slots=True)
-class WarningEntry:
+class WarningEntry(_Localised[WarningText]):
     """A Warning header code (RFC 3261 §20.43) with its registered warn-text."""
 
     code: int
@@ -217,9 +216,6 @@ class WarningEntry:
     section: str
     en: WarningText
     ja: WarningText
-
-    def text(self, lang: str) -> WarningText:
-        return _pick(lang, self.en, self.ja)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +226,7 @@ class ReasonText:
 
 
 @dataclass(frozen=True, slots=True)
-class ReasonEntry:
+class ReasonEntry(_Localised[ReasonText]):
     """A ``Subscription-State: terminated;reason=`` value (RFC 6665 §4.1.3)."""
 
     reason: str
@@ -238,9 +234,6 @@ class ReasonEntry:
     section: str
     en: ReasonText
     ja: ReasonText
-
-    def text(self, lang: str) -> ReasonText:
-        return _pick(lang, self.en, self.ja)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,15 +243,12 @@ class ComparisonText:
 
 
 @dataclass(frozen=True, slots=True)
-class ComparisonEntry:
+class ComparisonEntry(_Localised[ComparisonText]):
     """A curated contrast between two codes engineers confuse (order as written in the file)."""
 
     codes: tuple[int, int]
     en: ComparisonText
     ja: ComparisonText
-
-    def text(self, lang: str) -> ComparisonText:
-        return _pick(lang, self.en, self.ja)
 
 
 # -- registry facts -----------------------------------------------------------------------------
