@@ -254,6 +254,9 @@ def bob_wait_bye() -> str:
 @dataclass
 class Case:
     name: str
+    #: One line on what the case shows; it becomes the comment at the top of the committed
+    #: scenario files, so rewording it changes those files (tests/test_record_script.py holds
+    #: them equal to what :func:`scenario_xml` renders).
     about: str
     alice: str
     bob: str | None
@@ -331,13 +334,15 @@ def cases() -> list[Case]:
     result = [
         transfer_case(
             "transfer-succeeded",
-            "Blind transfer: REFER accepted with 202, NOTIFY 100 Trying, NOTIFY 200 OK.",
+            "Blind transfer: REFER accepted with 202, NOTIFY 100 Trying, NOTIFY 200 OK "
+            "(terminated).",
             "202 Accepted",
             "200 OK",
         ),
         transfer_case(
             "transfer-failed",
-            "Failed transfer: REFER accepted with 200 (RFC 7647), final sipfrag 486 Busy Here.",
+            "Blind transfer that fails: REFER accepted with 200 (RFC 7647), final sipfrag 486 "
+            "Busy Here.",
             "200 OK",
             "486 Busy Here",
         ),
@@ -424,9 +429,8 @@ def cases() -> list[Case]:
     result.append(
         Case(
             "bad-extension-proxy",
-            "INVITE through Kamailio with Proxy-Require: foo; Kamailio answers 420 with "
-            "Unsupported: foo; "
-            "the retry without it is relayed to Bob and succeeds.",
+            "INVITE through Kamailio with Proxy-Require: foo; Kamailio answers 420 "
+            "Unsupported: foo; the retry without it is relayed to Bob and succeeds.",
             alice_retries(via_proxy, "Proxy-Require: foo", "420"),
             bob_answer() + bob_wait_bye(),
             proxy=True,
@@ -469,7 +473,8 @@ def cases() -> list[Case]:
     result.append(
         Case(
             "invite-unanswered",
-            "INVITE to an address where nothing answers: retransmitted on Timer A until Timer B.",
+            "INVITE to an address where nothing answers SIP: retransmitted on Timer A until "
+            "Timer B.",
             alice_invite(1, DIRECT) + recv("100"),
             None,
             alice_args=["-max_invite_retrans", "6"],
@@ -477,6 +482,21 @@ def cases() -> list[Case]:
         )
     )
     return result
+
+
+def sides(case: Case) -> dict[str, str]:
+    """The sipp script of each side ``case`` plays: ``alice``, and ``bob`` unless nobody answers."""
+    return {"alice": case.alice} | ({"bob": case.bob} if case.bob is not None else {})
+
+
+def scenario_xml(case: Case, who: str) -> str:
+    """The scenario file ``captures/scenarios/NAME.WHO.xml`` exactly as a recording writes it.
+
+    The one place a case becomes XML: :func:`record` writes this text before it plays it, and the
+    test compares it with the committed files, so the bundled captures stay reproducible from
+    the committed scenarios.
+    """
+    return _xml(f"{case.name}-{who}", case.about, sides(case)[who])
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,15 +520,13 @@ def _wait_port(proto_flag: str, ip: str, timeout: float = 5.0) -> None:
     raise RuntimeError(f"nothing listens on {ip}:5060")
 
 
-def _sipp(
-    case: Case, who: str, script: str, ip: str, work: Path, *args: str
-) -> subprocess.Popen[bytes]:
+def _sipp(case: Case, who: str, ip: str, work: Path, *args: str) -> subprocess.Popen[bytes]:
     """Write ``who``'s scenario of ``case`` to captures/scenarios/ and play it once from ``ip``.
 
     Errors go to ``WORK/NAME.WHO.err``, which :func:`record` prints after the case.
     """
     scenario = SCENARIOS / f"{case.name}.{who}.xml"
-    scenario.write_text(_xml(f"{case.name}-{who}", case.about, script))
+    scenario.write_text(scenario_xml(case, who))
     return subprocess.Popen(
         [
             "sipp",
@@ -562,7 +580,7 @@ def record(case: Case, work: Path) -> None:
             )
             _wait_port("u", PROXY)
         if case.bob is not None:
-            procs.append(_sipp(case, "bob", case.bob, BOB, work))
+            procs.append(_sipp(case, "bob", BOB, work))
             _wait_port("u", BOB)
         elif case.alice_deadline is not None:
             # A socket that swallows every datagram: the INVITE reaches a host, nothing answers.
@@ -579,7 +597,7 @@ def record(case: Case, work: Path) -> None:
             _wait_port("u", BOB)
         remote = f"{PROXY if case.proxy else BOB}:5060"
         limits = ["-timeout", "60", *case.alice_args]
-        alice = _sipp(case, "alice", case.alice, ALICE, work, *limits, remote)
+        alice = _sipp(case, "alice", ALICE, work, *limits, remote)
         try:
             alice.wait(timeout=case.alice_deadline or 70)
         except subprocess.TimeoutExpired:
