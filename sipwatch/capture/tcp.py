@@ -45,6 +45,19 @@ Reassembly decisions:
   and streams idle for ``idle_timeout`` seconds of capture time are dropped by :meth:`expire`
   (``notes["tcp-stream-expired"]``, plus ``notes["tcp-incomplete-expired"]`` when data was
   still waiting).
+* Memory across streams: the bytes all streams hold together (out-of-order segments, framer and
+  deframer buffers, held handshakes; see :meth:`TcpStream.buffered_bytes`) are bounded by
+  ``max_total_bytes``, 64 MiB by default. The per-stream caps above bound one stream, but not
+  the sum: 65,536 streams each holding a partial message could keep gigabytes. When the total
+  passes the budget, the streams whose buffered bytes changed least recently are forgotten, as
+  the ``max_streams`` cap does, until it fits again; each is counted in
+  ``notes["tcp-stream-evicted-bytes"]``. A later segment of such a stream starts it afresh, as
+  in a capture that begins mid-connection. The total is checked after each packet, so it may
+  pass the budget by one packet's worth while that packet is processed.
+
+The parts live in their own modules, on the state of :mod:`~sipwatch.capture.tcp_stream`:
+sequence handling in :mod:`~sipwatch.capture.tcp_sequence`, classification and handshakes in
+:mod:`~sipwatch.capture.tcp_classify`; this module keeps the stream table and its bounds.
 
 Framing problems are counted in ``notes`` as ``tcp-<reason>`` / ``ws-<reason>`` (see
 :class:`~sipwatch.sip.framing.FramingError`).
@@ -56,22 +69,29 @@ import struct
 from collections import Counter
 from typing import Final
 
-from sipwatch.capture.types import Endpoint, Segment
-from sipwatch.capture.websocket import (
-    WebSocketDeframer,
-    frame_carries_sip,
-    is_upgrade_request,
-    upgrade_response,
+from sipwatch.capture.tcp_classify import StreamClassification
+from sipwatch.capture.tcp_sequence import SequenceReassembly
+from sipwatch.capture.tcp_stream import (
+    CLOSED,
+    HALF,
+    HS_REQUEST,
+    HS_RESPONSE,
+    MOD,
+    PROBE,
+    SIP,
+    TLS,
+    UNKNOWN,
+    WS_WAIT,
+    TcpStream,
 )
-from sipwatch.sip.detect import looks_like_sip
-from sipwatch.sip.framing import MAX_START_LINE, Framed, StreamFramer
+from sipwatch.capture.types import Segment
+
+__all__ = ["GAP_TIMEOUT", "IDLE_TIMEOUT", "MAX_TOTAL_BYTES", "TcpReassembler"]
 
 _TCP: Final = struct.Struct("!HHIIH")
 _FIN: Final = 0x01
 _SYN: Final = 0x02
 _RST: Final = 0x04
-_MOD: Final = 0xFFFFFFFF
-_HALF: Final = 0x80000000
 
 #: Default idle time after which a stream is forgotten (capture seconds).
 IDLE_TIMEOUT: Final = 120.0
@@ -81,79 +101,11 @@ IDLE_TIMEOUT: Final = 120.0
 GAP_TIMEOUT: Final = 10.0
 #: How often :meth:`TcpReassembler.expire` really scans the streams (capture seconds).
 _EXPIRE_EVERY: Final = 5.0
-#: Bound on an HTTP upgrade header block and on bytes waiting for the 101 response.
-_MAX_HANDSHAKE: Final = 64 * 1024
-
-# Stream modes.
-_UNKNOWN: Final = 0  # not classified yet (or not SIP so far): look at each segment start
-_SIP: Final = 1
-_TLS: Final = 2
-_WS: Final = 3
-_HS_REQUEST: Final = 4  # reading an HTTP GET header block
-_WS_WAIT: Final = 5  # upgrade requested; waiting for the peer's 101
-_HS_RESPONSE: Final = 6  # reading an HTTP 101 header block
-_CLOSED: Final = 7
-_PROBE: Final = 8  # holding a segment start that may be a SIP start line cut by the segment end
-
-#: First bytes of a WebSocket frame that may start a text/binary message (FIN, RSV1 optional).
-_WS_FIRST: Final = frozenset({0x01, 0x02, 0x81, 0x82})
+#: Default bound on the bytes all streams together may hold (see :meth:`TcpStream.buffered_bytes`).
+MAX_TOTAL_BYTES: Final = 64 << 20
 
 
-def _is_tls_record(data: bytes) -> bool:
-    """RFC 8446 §5.1 / RFC 5246 §6.2.1 record header: type 20-23, then version 3.x (x <= 4)."""
-    return len(data) >= 3 and 0x14 <= data[0] <= 0x17 and data[1] == 3 and data[2] <= 4
-
-
-class _Stream:
-    """State of one direction of one TCP connection."""
-
-    __slots__ = (
-        "dst",
-        "fin_seq",
-        "framer",
-        "held",
-        "hs",
-        "key",
-        "last_frame",
-        "last_ts",
-        "mode",
-        "next_seq",
-        "ooo",
-        "ooo_bytes",
-        "ooo_since",
-        "pending",
-        "src",
-        "ws",
-    )
-
-    def __init__(self, key: tuple[str, int, str, int], ts: float, frame: int) -> None:
-        self.key = key
-        self.src: Endpoint = (key[0], key[1])
-        self.dst: Endpoint = (key[2], key[3])
-        self.mode = _UNKNOWN
-        self.next_seq = -1  # -1: not known yet (no SYN, no data)
-        self.ooo: dict[int, bytes] = {}
-        self.ooo_bytes = 0
-        self.ooo_since = ts
-        self.fin_seq = -1
-        self.framer: StreamFramer | None = None
-        self.ws: WebSocketDeframer | None = None
-        self.hs = bytearray()  # HTTP handshake header (or probed start line) being collected
-        self.held = 0  # packets whose bytes sit in ``hs`` while probing
-        self.pending = bytearray()  # bytes after our upgrade request, before the peer's 101
-        self.last_ts = ts
-        self.last_frame = frame
-
-    def holds_data(self) -> bool:
-        """True when bytes are waiting that could still have become a message."""
-        if self.ooo or self.pending or self.hs:
-            return True
-        if self.framer is not None and self.framer.buffered:
-            return True
-        return self.ws is not None and self.ws.buffered > 0
-
-
-class TcpReassembler:
+class TcpReassembler(SequenceReassembly, StreamClassification):
     """Reassemble TCP streams and return one Segment per SIP message found in them.
 
     ``skipped`` counts packets that yield nothing (``non-sip-tcp``, ``tls-encrypted``,
@@ -172,6 +124,7 @@ class TcpReassembler:
         max_segments: int = 1024,
         idle_timeout: float = IDLE_TIMEOUT,
         gap_timeout: float = GAP_TIMEOUT,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
     ) -> None:
         self.skipped = skipped
         self.notes: Counter[str] = notes if notes is not None else Counter()
@@ -180,7 +133,11 @@ class TcpReassembler:
         self.max_segments = max_segments
         self.idle_timeout = idle_timeout
         self.gap_timeout = gap_timeout
-        self._streams: dict[tuple[str, int, str, int], _Stream] = {}
+        self.max_total_bytes = max_total_bytes
+        self._streams: dict[tuple[str, int, str, int], TcpStream] = {}
+        #: Streams holding bytes, least recently changed first (a dict keeps insertion order).
+        self._holding: dict[TcpStream, None] = {}
+        self._bytes_held = 0
         self._next_expire = float("-inf")
         self._gaps = 0
         self._retransmissions = 0
@@ -219,6 +176,11 @@ class TcpReassembler:
         """SIP messages returned so far (TCP and WebSocket)."""
         return self._messages
 
+    @property
+    def bytes_held(self) -> int:
+        """Bytes all streams hold now, as counted against ``max_total_bytes``."""
+        return self._bytes_held
+
     # -- feeding -------------------------------------------------------------------------------
 
     def feed(
@@ -247,12 +209,12 @@ class TcpReassembler:
         if size == head and not flags & 0x07:
             return out  # a bare ACK
         mode = st.mode
-        if mode == _SIP and seq == st.next_seq and not flags & 0x07 and not st.ooo:
+        if mode == SIP and seq == st.next_seq and not flags & 0x07 and not st.ooo:
             # Fast path: the next in-order segment of a SIP stream.
             framer = st.framer
             if framer is not None and st.fin_seq < 0:
                 payload = bytes(tcp[head:])
-                st.next_seq = (seq + size - head) & _MOD
+                st.next_seq = (seq + size - head) & MOD
                 src = st.src
                 dst = st.dst
                 for item in framer.feed(payload):
@@ -261,15 +223,24 @@ class TcpReassembler:
                     else:
                         self.notes["tcp-" + item.reason] += 1
                 self._messages += len(out)
+                # In SIP mode nothing but the framer holds bytes (no handshake, no probe, no
+                # out-of-order segment on this path), so this is the stream's whole share.
+                held = framer.buffered
+                if held != st.charged:
+                    self._charge(st, held)
                 return out
         self._out = out
         if flags & (_SYN | _RST | _FIN):
             self._control(st, seq, flags, bytes(tcp[head:]))
         elif size > head:
-            if mode == _TLS:
+            if mode == TLS:
                 self.skipped["tls-encrypted"] += 1
             else:
                 self._data(st, seq, bytes(tcp[head:]))
+        # A SYN may have replaced the stream under this key; charge the one in the table.
+        current = self._streams.get(key)
+        if current is not None:
+            self._recharge(current)
         return out
 
     def expire(self, ts: float) -> None:
@@ -285,7 +256,8 @@ class TcpReassembler:
         stale = [key for key, st in self._streams.items() if st.last_ts < limit]
         for key in stale:
             st = self._streams.pop(key)
-            if st.mode != _CLOSED:
+            self._uncharge(st)
+            if st.mode != CLOSED:
                 self.notes["tcp-stream-expired"] += 1
                 if st.holds_data():
                     self.notes["tcp-incomplete-expired"] += 1
@@ -295,69 +267,73 @@ class TcpReassembler:
         out: list[Segment] = []
         self._out = out
         for st in list(self._streams.values()):
-            if st.mode != _CLOSED:
+            if st.mode != CLOSED:
                 self._ts = st.last_ts
                 self._frame = st.last_frame
                 self._finish(st)
         self._streams.clear()
+        self._holding.clear()
+        self._bytes_held = 0
         return out
 
     # -- stream bookkeeping --------------------------------------------------------------------
 
-    def _open(self, key: tuple[str, int, str, int], ts: float, frame: int) -> _Stream:
+    def _open(self, key: tuple[str, int, str, int], ts: float, frame: int) -> TcpStream:
         streams = self._streams
         if len(streams) >= self.max_streams:
             old_key = next(iter(streams))
             old = streams.pop(old_key)
+            self._uncharge(old)
             self.notes["tcp-stream-evicted"] += 1
-            if old.mode != _CLOSED and old.holds_data():
+            if old.mode != CLOSED and old.holds_data():
                 self.notes["tcp-incomplete-evicted"] += 1
-        st = _Stream(key, ts, frame)
+        st = TcpStream(key, ts, frame)
         streams[key] = st
         self._streams_seen += 1
         return st
 
-    def _control(self, st: _Stream, seq: int, flags: int, payload: bytes) -> None:
+    def _control(self, st: TcpStream, seq: int, flags: int, payload: bytes) -> None:
         """Slow path for segments with SYN, FIN or RST."""
         if flags & _SYN:
-            isn_next = (seq + 1) & _MOD
-            if st.next_seq != isn_next and (st.next_seq >= 0 or st.mode != _UNKNOWN):
+            isn_next = (seq + 1) & MOD
+            if st.next_seq != isn_next and (st.next_seq >= 0 or st.mode != UNKNOWN):
                 # RFC 793 §3.4: a SYN with a new ISN on this 4-tuple is a new connection.
-                if st.mode != _CLOSED:
+                if st.mode != CLOSED:
                     self._finish(st)
                 del self._streams[st.key]
+                self._uncharge(st)
                 st = self._open(st.key, self._ts, self._frame)
             if st.next_seq < 0:
                 st.next_seq = isn_next
             seq = isn_next
         if flags & _RST:
-            if st.mode != _CLOSED:
+            if st.mode != CLOSED:
                 self._finish(st)
             return
-        if st.mode == _CLOSED:
+        if st.mode == CLOSED:
             if payload:
                 self._old_or_late(st, seq, len(payload))
             return
         if payload:
-            if st.mode == _TLS:
+            if st.mode == TLS:
                 self.skipped["tls-encrypted"] += 1
             else:
                 self._data(st, seq, payload)
-        if flags & _FIN and st.mode != _CLOSED:
-            st.fin_seq = (seq + len(payload)) & _MOD
-            if st.next_seq < 0 or st.next_seq == st.fin_seq or st.mode == _TLS:
+        if flags & _FIN and st.mode != CLOSED:
+            st.fin_seq = (seq + len(payload)) & MOD
+            if st.next_seq < 0 or st.next_seq == st.fin_seq or st.mode == TLS:
                 self._finish(st)
 
-    def _old_or_late(self, st: _Stream, seq: int, length: int) -> None:
+    def _old_or_late(self, st: TcpStream, seq: int, length: int) -> None:
         """Data on a closed direction: a retransmission, or bytes after FIN (counted)."""
-        rel = (seq - st.next_seq) & _MOD
-        if rel >= _HALF and _MOD + 1 - rel >= length:
+        rel = (seq - st.next_seq) & MOD
+        if rel >= HALF and MOD + 1 - rel >= length:
             self._retransmissions += 1
             self.notes["tcp-retransmission"] += 1
         else:
             self.notes["tcp-data-after-close"] += 1
 
-    def _finish(self, st: _Stream) -> None:
+    def _finish(self, st: TcpStream) -> None:
         """Close a direction: skip remaining holes, deliver, report leftovers, drop buffers."""
         while st.ooo:
             self._skip_gap(st)
@@ -367,288 +343,50 @@ class TcpReassembler:
         ws = st.ws
         if ws is not None:
             self._ws_messages(st, ws.close())
-        if st.mode in (_HS_REQUEST, _HS_RESPONSE, _WS_WAIT) and (st.hs or st.pending):
+        if st.mode in (HS_REQUEST, HS_RESPONSE, WS_WAIT) and (st.hs or st.pending):
             self.notes["ws-handshake-incomplete"] += 1
-        elif st.mode == _PROBE:
+        elif st.mode == PROBE:
             self._drop_probe(st)
-        st.mode = _CLOSED
+        st.mode = CLOSED
         st.framer = None
         st.ws = None
         st.hs = bytearray()
         st.pending = bytearray()
 
-    # -- sequence handling ---------------------------------------------------------------------
+    # -- byte budget across streams ------------------------------------------------------------
 
-    def _data(self, st: _Stream, seq: int, payload: bytes) -> None:
-        """Place one segment's payload in its stream (RFC 793 §3.3 modular comparisons)."""
-        nxt = st.next_seq
-        if nxt < 0:
-            nxt = st.next_seq = seq
-        rel = (seq - nxt) & _MOD
-        if rel == 0:
-            st.next_seq = (seq + len(payload)) & _MOD
-            self._deliver(st, payload)
-            if st.ooo:
-                self._drain(st)
-        elif rel >= _HALF:
-            behind = _MOD + 1 - rel
-            if behind >= len(payload):
-                self._retransmissions += 1
-                self.notes["tcp-retransmission"] += 1
-                return
-            # Partly new: the bytes already delivered win (first copy wins).
-            self.notes["tcp-overlap"] += 1
-            st.next_seq = (seq + len(payload)) & _MOD
-            self._deliver(st, payload[behind:])
-            if st.ooo:
-                self._drain(st)
-        else:
-            self._hold(st, seq, payload)
-        if st.fin_seq >= 0 and st.next_seq == st.fin_seq and st.mode != _CLOSED:
-            self._finish(st)
+    def _recharge(self, st: TcpStream) -> None:
+        """Bring ``st``'s share of the byte budget up to date with what it now holds."""
+        held = st.buffered_bytes()
+        if held != st.charged:
+            self._charge(st, held)
 
-    def _hold(self, st: _Stream, seq: int, payload: bytes) -> None:
-        """Buffer a segment that is ahead of the expected sequence number."""
-        ooo = st.ooo
-        if not ooo:
-            st.ooo_since = self._ts
-        old = ooo.get(seq)
-        if old is not None:
-            if len(old) >= len(payload):
-                self._retransmissions += 1
-                self.notes["tcp-retransmission"] += 1
-                return
-            payload = old + payload[len(old) :]
-            st.ooo_bytes -= len(old)
-        ooo[seq] = payload
-        st.ooo_bytes += len(payload)
-        self.notes["tcp-out-of-order"] += 1
-        if st.ooo_bytes > self.max_buffer or len(ooo) > self.max_segments:
-            # The cap, not the timer, declared the hole lost: say so apart from ``tcp-gap``.
-            self.notes["tcp-out-of-order-overflow"] += 1
-            self._skip_gap(st)
-        elif self._ts - st.ooo_since > self.gap_timeout:
-            self._skip_gap(st)
+    def _charge(self, st: TcpStream, held: int) -> None:
+        """Count ``held`` bytes for ``st`` (now the most recently changed); evict if over."""
+        holding = self._holding
+        if st.charged:
+            del holding[st]
+        self._bytes_held += held - st.charged
+        st.charged = held
+        if held:
+            holding[st] = None
+            if self._bytes_held > self.max_total_bytes:
+                self._evict_for_budget()
 
-    def _drain(self, st: _Stream) -> None:
-        """Deliver buffered segments that now continue the stream."""
-        ooo = st.ooo
-        while ooo and st.mode != _CLOSED:
-            nxt = st.next_seq
-            data = ooo.pop(nxt, None)
-            if data is None:
-                # No exact fit: drop segments now entirely old, trim one that overlaps.
-                for seq in list(ooo):
-                    rel = (seq - nxt) & _MOD
-                    if rel < _HALF:
-                        continue
-                    data = ooo.pop(seq)
-                    st.ooo_bytes -= len(data)
-                    behind = _MOD + 1 - rel
-                    if behind < len(data):
-                        self.notes["tcp-overlap"] += 1
-                        data = data[behind:]
-                        break
-                    data = None
-                if data is None:
-                    return
-            else:
-                st.ooo_bytes -= len(data)
-            st.next_seq = (nxt + len(data)) & _MOD
-            self._deliver(st, data)
-        if not ooo:
-            st.ooo_bytes = 0
+    def _uncharge(self, st: TcpStream) -> None:
+        """A stream leaves the table: its bytes no longer count."""
+        if st.charged:
+            del self._holding[st]
+            self._bytes_held -= st.charged
+            st.charged = 0
 
-    def _skip_gap(self, st: _Stream) -> None:
-        """Declare the bytes up to the earliest buffered segment lost, then continue there."""
-        nxt = st.next_seq
-        first = min(st.ooo, key=lambda seq: (seq - nxt) & _MOD)
-        missing = (first - nxt) & _MOD
-        self._gaps += 1
-        self.notes["tcp-gap"] += 1
-        if st.framer is not None:
-            self._framed(st, st.framer.gap(missing))
-        if st.ws is not None:
-            self._ws_messages(st, st.ws.gap(missing))
-        if st.mode in (_HS_REQUEST, _HS_RESPONSE, _WS_WAIT):
-            # A hole in the handshake: give up on it, look at later segments afresh.
-            st.mode = _UNKNOWN
-            st.hs = bytearray()
-            st.pending = bytearray()
-        elif st.mode == _PROBE:
-            self._drop_probe(st)
-        st.next_seq = first
-        self._drain(st)
-
-    # -- content -------------------------------------------------------------------------------
-
-    def _deliver(self, st: _Stream, data: bytes) -> None:
-        """Hand in-order stream bytes (one segment's worth) to the stream's consumer."""
-        mode = st.mode
-        if mode == _SIP:
-            framer = st.framer
-            if framer is not None:
-                self._framed(st, framer.feed(data))
-        elif mode == _WS:
-            ws = st.ws
-            if ws is not None:
-                self._ws_messages(st, ws.feed(data))
-        elif mode == _UNKNOWN:
-            self._classify(st, data)
-        elif mode == _TLS:
-            self.skipped["tls-encrypted"] += 1
-        elif mode == _WS_WAIT:
-            if len(st.pending) + len(data) > _MAX_HANDSHAKE:
-                self.notes["ws-handshake-unanswered"] += 1
-                st.pending = bytearray()
-                st.mode = _UNKNOWN
-            else:
-                st.pending += data
-        elif mode in (_HS_REQUEST, _HS_RESPONSE):
-            self._handshake(st, data)
-        elif mode == _PROBE:
-            self._probe(st, data)
-
-    def _classify(self, st: _Stream, data: bytes, packets: int = 1) -> None:
-        """Decide what an unclassified stream carries from the bytes at a segment start.
-
-        ``packets`` is how many packets ``data`` came from (more than one after probing).
-        """
-        body = data.lstrip(b"\r\n") if data[:1] in (b"\r", b"\n") else data
-        if not body:
-            return  # CRLF keep-alive (RFC 5626 §4.4.1) before anything else
-        first = body[0]
-        if 65 <= first <= 90 or 97 <= first <= 122:
-            if looks_like_sip(body):
-                st.mode = _SIP
-                st.framer = StreamFramer()
-                self._framed(st, st.framer.feed(data))
-                return
-            if body.startswith(b"GET "):
-                st.mode = _HS_REQUEST
-                self._handshake(st, body)
-                return
-            if body.startswith((b"HTTP/1.1 101", b"HTTP/1.0 101")):
-                st.mode = _HS_RESPONSE
-                self._handshake(st, body)
-                return
-            if b"\n" not in body and len(body) < MAX_START_LINE:
-                # Possibly a start line cut by the segment end (small first segments, or a
-                # sender writing the start line on its own): hold it until its line ends.
-                st.mode = _PROBE
-                st.hs = bytearray(data)
-                st.held = packets
-                return
-        elif 0x14 <= first <= 0x17 and (_is_tls_record(body) or self._peer_is_tls(st)):
-            st.mode = _TLS
-            self.notes["tls-streams"] += 1
-            self.skipped["tls-encrypted"] += 1
-            return
-        elif first in _WS_FIRST and frame_carries_sip(body):
-            # A WebSocket stream whose handshake is not in the capture.
-            self.notes["ws-without-handshake"] += 1
-            st.mode = _WS
-            st.ws = WebSocketDeframer()
-            self._ws_messages(st, st.ws.feed(body))
-            return
-        self.skipped["non-sip-tcp"] += packets
-
-    def _probe(self, st: _Stream, data: bytes) -> None:
-        """Add bytes to a held segment start; classify once its first line is complete."""
-        st.hs += data
-        st.held += 1
-        if b"\n" in data or len(st.hs) >= MAX_START_LINE:
-            held = bytes(st.hs)
-            packets = st.held
-            st.hs = bytearray()
-            st.held = 0
-            st.mode = _UNKNOWN
-            self._classify(st, held, packets)
-
-    def _drop_probe(self, st: _Stream) -> None:
-        """A probe that will not complete (hole or end of stream): its packets were not SIP."""
-        self.skipped["non-sip-tcp"] += st.held
-        st.hs = bytearray()
-        st.held = 0
-        st.mode = _UNKNOWN
-
-    def _peer(self, st: _Stream) -> _Stream | None:
-        """The other direction of the same connection, if seen."""
-        key = st.key
-        return self._streams.get((key[2], key[3], key[0], key[1]))
-
-    def _peer_is_tls(self, st: _Stream) -> bool:
-        """Mid-capture TLS: a record at a segment start whose other direction is TLS."""
-        peer = self._peer(st)
-        return peer is not None and peer.mode == _TLS
-
-    def _handshake(self, st: _Stream, data: bytes) -> None:
-        """Collect an HTTP upgrade request or 101 response and act on it (RFC 6455 §4)."""
-        self.notes["ws-handshake-packet"] += 1
-        st.hs += data
-        end = st.hs.find(b"\r\n\r\n")
-        if end < 0:
-            if len(st.hs) > _MAX_HANDSHAKE:
-                self.notes["ws-handshake-oversize"] += 1
-                st.hs = bytearray()
-                st.mode = _UNKNOWN
-            return
-        head = bytes(st.hs[: end + 4])
-        rest = bytes(st.hs[end + 4 :])
-        st.hs = bytearray()
-        peer = self._peer(st)
-        if st.mode == _HS_REQUEST:
-            if not is_upgrade_request(head):
-                st.mode = _UNKNOWN
-                return
-            if peer is not None and peer.mode == _WS:
-                # The 101 was captured first (merged captures): switch now.
-                self._to_websocket(st, rest)
-                return
-            st.mode = _WS_WAIT
-            st.pending = bytearray(rest)
-            return
-        switched, _ = upgrade_response(head)  # RSV1 is honoured per frame whatever was agreed
-        if not switched:
-            st.mode = _UNKNOWN
-            return
-        # RFC 6455 §4.1: after a 101 both directions speak WebSocket.
-        self.notes["ws-upgrade"] += 1
-        self._to_websocket(st, rest)
-        if peer is None:
-            key = st.key
-            peer = self._open((key[2], key[3], key[0], key[1]), self._ts, self._frame)
-        if peer.mode in (_WS_WAIT, _UNKNOWN, _HS_REQUEST):
-            pending = bytes(peer.pending)
-            peer.pending = bytearray()
-            peer.hs = bytearray()
-            self._to_websocket(peer, pending)
-
-    def _to_websocket(self, st: _Stream, data: bytes) -> None:
-        st.mode = _WS
-        st.ws = WebSocketDeframer()
-        if data:
-            self._ws_messages(st, st.ws.feed(data))
-
-    # -- output --------------------------------------------------------------------------------
-
-    def _framed(self, st: _Stream, items: list[Framed]) -> None:
-        """Turn SIP framer output into Segments; count problems as ``tcp-<reason>``."""
-        for item in items:
-            if isinstance(item, bytes):
-                self._out.append(Segment(self._ts, self._frame, st.src, st.dst, "tcp", item))
-                self._messages += 1
-            else:
-                self.notes["tcp-" + item.reason] += 1
-
-    def _ws_messages(self, st: _Stream, items: list[Framed]) -> None:
-        """Keep the WebSocket messages that are SIP (RFC 7118 §5: one SIP message each)."""
-        for item in items:
-            if isinstance(item, bytes):
-                if looks_like_sip(item):
-                    self._out.append(Segment(self._ts, self._frame, st.src, st.dst, "ws", item))
-                    self._messages += 1
-                elif item.strip(b"\r\n"):
-                    self.notes["ws-non-sip-message"] += 1
-            else:
-                self.notes[item.reason] += 1
+    def _evict_for_budget(self) -> None:
+        """Forget the streams whose bytes changed least recently until the total fits."""
+        holding = self._holding
+        streams = self._streams
+        while self._bytes_held > self.max_total_bytes and holding:
+            victim = next(iter(holding))
+            self._uncharge(victim)
+            if streams.get(victim.key) is victim:
+                del streams[victim.key]
+            self.notes["tcp-stream-evicted-bytes"] += 1
