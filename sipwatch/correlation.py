@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sipwatch.annotate.annotator import Annotator
-from sipwatch.capture.types import Segment
+from sipwatch.capture.types import Endpoint
 from sipwatch.correlate.correlator import Correlator
 from sipwatch.correlate.events import Finding, MessageInfo
 from sipwatch.knowledge import load_knowledge
@@ -37,13 +37,13 @@ class Correlation:
         )
         self._annotator = Annotator(kb, lang=options.lang, explain=options.explain)
 
-    def message(self, record: MessageRecord, segment: Segment) -> list[Record]:
+    def message(self, record: MessageRecord, src: Endpoint, dst: Endpoint) -> list[Record]:
         """Events for one message, in order: findings due before it, the message, findings after.
 
         The message record itself is included only if the display filter accepts it.
         """
         events = self._correlator.feed(
-            record.ts, record.frame, segment.src, segment.dst, record.transport, record.msg
+            record.ts, record.frame, src, dst, record.transport, record.msg
         )
         if len(events) == 1 and type(events[0]) is MessageInfo:
             # The common case (no finding due or completed), without the general loop.

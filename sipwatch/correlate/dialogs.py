@@ -19,7 +19,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from functools import partial
 from typing import Final
 
 from sipwatch.correlate.statetable import StateTable, Transition, Violation
@@ -134,6 +133,7 @@ class DialogTracker:
         "_count",
         "_deadlines",
         "_dialogs",
+        "_expire_cb",
         "_on_evict",
         "_on_expire",
         "cap",
@@ -150,6 +150,7 @@ class DialogTracker:
         on_create: Callable[[], None] | None = None,
     ) -> None:
         self._deadlines = deadlines
+        self._expire_cb = self._expire  # bound once: see timers.Timer
         self._dialogs: OrderedDict[DialogKey, Dialog] = OrderedDict()
         self._by_call: dict[str, list[Dialog]] = {}
         self.cap = cap
@@ -245,14 +246,14 @@ class DialogTracker:
             if dialog.timer.due <= due:
                 return  # re-checked when it fires (lazy: no heap churn per message)
             self._deadlines.cancel(dialog.timer)
-        dialog.timer = self._deadlines.schedule(due, partial(self._expire, dialog))
+        dialog.timer = self._deadlines.schedule_for(due, self._expire_cb, dialog)
 
     def _expire(self, dialog: Dialog, now: float) -> None:
         if self._dialogs.get(dialog.key) is not dialog:
             return
         due = dialog.last_ts + self._lifetime(dialog)
         if due > now:
-            dialog.timer = self._deadlines.schedule(due, partial(self._expire, dialog))
+            dialog.timer = self._deadlines.schedule_for(due, self._expire_cb, dialog)
             return
         self._remove(dialog)
         if dialog.state is not DialogState.TERMINATED:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from functools import partial
 from typing import Final
 
 from sipwatch.correlate import auth, delivery, extensions, failures, notices
@@ -86,13 +85,18 @@ class Lifecycle:
         self._dialogs = dialogs
         self._retry_index = retry_index
         self.registered_option_tags = registered_option_tags
+        # Timer callbacks, bound once (a timer holds its callback for up to 64*T1: see Timer).
+        self._on_timeout_cb = self.on_timeout
+        self._on_settle_cb = self.on_settle
+        self._on_close_timer_cb = self._on_close_timer
+        self._on_retry_window_cb = self._on_retry_window
 
     # -- arming ------------------------------------------------------------------------------
 
     def opened(self, ex: Exchange, ts: float) -> None:
         """A new exchange: arm Timer B/F (moved to Timer C by provisionals, see provisional)."""
         ex.deadline = ts + self.timing.transaction_timeout
-        ex.timer_due = self._deadlines.schedule(ex.deadline, partial(self.on_timeout, ex))
+        ex.timer_due = self._deadlines.schedule_for(ex.deadline, self._on_timeout_cb, ex)
 
     def provisional(self, ex: Exchange, ts: float) -> None:
         """RFC 3261 §17.1.1.2: a provisional moves an INVITE to Proceeding, where Timer B no
@@ -104,8 +108,8 @@ class Lifecycle:
         """The first final response of the exchange: settle a little later."""
         if not ex.settled:
             self._deadlines.cancel(ex.timer_due)
-            ex.timer_due = self._deadlines.schedule(
-                ts + self.timing.settle, partial(self.on_settle, ex)
+            ex.timer_due = self._deadlines.schedule_for(
+                ts + self.timing.settle, self._on_settle_cb, ex
             )
 
     def step_tx(
@@ -143,7 +147,7 @@ class Lifecycle:
         if ex.closed or ex.settled or ex.final is not None:
             return
         if now < ex.deadline:
-            ex.timer_due = self._deadlines.schedule(ex.deadline, partial(self.on_timeout, ex))
+            ex.timer_due = self._deadlines.schedule_for(ex.deadline, self._on_timeout_cb, ex)
             return
         self._no_final(ex, now, timed_out=True)
 
@@ -191,8 +195,8 @@ class Lifecycle:
 
     def _schedule_close(self, ex: Exchange, now: float) -> None:
         self._deadlines.cancel(ex.timer_close)
-        ex.timer_close = self._deadlines.schedule(
-            max(now, ex.last_ts) + LINGER, partial(self._on_close_timer, ex)
+        ex.timer_close = self._deadlines.schedule_for(
+            max(now, ex.last_ts) + LINGER, self._on_close_timer_cb, ex
         )
 
     def _on_close_timer(self, ex: Exchange, now: float) -> None:
@@ -201,7 +205,7 @@ class Lifecycle:
         waiting = ex.held is not None and not ex.resolved_retry
         if ex.last_ts + LINGER > now or (waiting and now < self._wait_limit(ex)):
             due = max(ex.last_ts + LINGER, now + T1)
-            ex.timer_close = self._deadlines.schedule(due, partial(self._on_close_timer, ex))
+            ex.timer_close = self._deadlines.schedule_for(due, self._on_close_timer_cb, ex)
             return
         self.close(ex, now)
 
@@ -276,8 +280,8 @@ class Lifecycle:
             ex.held = kind
             if kind == "auth":
                 auth.extend_chain(ex)
-            ex.timer_retry = self._deadlines.schedule(
-                now + self.timing.retry_window, partial(self._on_retry_window, ex)
+            ex.timer_retry = self._deadlines.schedule_for(
+                now + self.timing.retry_window, self._on_retry_window_cb, ex
             )
             return
         finding = self._build(ex, kind)

@@ -24,7 +24,6 @@ by the concluding action from what the NOTIFYs reported.
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import partial
 from typing import Final
 
 from sipwatch.correlate.context import Reporter, status_line
@@ -68,6 +67,7 @@ class TransferTracker:
     ) -> None:
         self._reporter = reporter
         self._deadlines = deadlines
+        self._fire_cb = self._fire  # bound once: see timers.Timer
         self._stats = stats
         self.notify_timeout = notify_timeout
         self.idle = idle
@@ -377,7 +377,7 @@ class TransferTracker:
 
     def _arm(self, transfer: Transfer, due: float) -> None:
         self._deadlines.cancel(transfer.timer)
-        transfer.timer = self._deadlines.schedule(due, partial(self._fire, transfer))
+        transfer.timer = self._deadlines.schedule_for(due, self._fire_cb, transfer)
 
     def _arm_idle(self, transfer: Transfer, ts: float) -> None:
         self._arm(transfer, ts + self.idle)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, TypeVar
 
 #: RFC 3261 §17.1.1.1 / Table 4: T1, the RTT estimate (500 ms).
 T1: Final = 0.5
@@ -30,22 +30,31 @@ GLARE_OWNER_RANGE: Final = (2.1, 4.0)
 GLARE_OTHER_RANGE: Final = (0.0, 2.0)
 
 Callback = Callable[[float], None]
+Subject = TypeVar("Subject")
 
 
 @dataclass(slots=True, eq=False)
 class Timer:
-    """A scheduled callback; :meth:`cancel` makes it a no-op without touching the heap."""
+    """A scheduled callback; :meth:`cancel` makes it a no-op without touching the heap.
+
+    A timer for an object (an exchange, a transfer) keeps the object in ``subject`` and calls
+    ``callback(subject, due)``: the callback is then a bound method made once by its owner, not
+    a ``functools.partial`` and a bound method per timer. The correlator keeps a few timers for
+    each of tens of thousands of exchanges, so those two objects were a tenth of its memory.
+    """
 
     due: float
-    callback: Callback
+    callback: Callable[..., None]
+    subject: Any = None
     cancelled: bool = False
 
     def cancel(self) -> None:
         self.cancelled = True
-        # The callback usually holds the object that holds this timer (an exchange, a dialog):
-        # dropping it once it can no longer run lets reference counting free both at once,
-        # instead of leaving a cycle for the garbage collector.
+        # The subject usually holds this timer (an exchange, a dialog): dropping it once the
+        # timer can no longer run lets reference counting free both at once, instead of leaving
+        # a cycle for the garbage collector.
         self.callback = _spent
+        self.subject = None
 
 
 def _spent(now: float) -> None:
@@ -67,6 +76,15 @@ class Deadlines:
 
     def schedule(self, due: float, callback: Callback) -> Timer:
         timer = Timer(due, callback)
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, timer))
+        return timer
+
+    def schedule_for(
+        self, due: float, callback: Callable[[Subject, float], None], subject: Subject
+    ) -> Timer:
+        """Like :meth:`schedule`, calling ``callback(subject, due)`` (see :class:`Timer`)."""
+        timer = Timer(due, callback, subject)
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, timer))
         return timer
@@ -109,7 +127,12 @@ class Deadlines:
                 continue
             timer.cancelled = True  # fired: a later cancel() must not count it again
             callback, timer.callback = timer.callback, _spent
-            callback(timer.due)
+            subject = timer.subject
+            if subject is None:
+                callback(timer.due)
+            else:
+                timer.subject = None
+                callback(subject, timer.due)
             ran += 1
         return ran
 
