@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import struct
+import sys
+import tracemalloc
 from collections import Counter
 
 import pytest
@@ -16,6 +19,7 @@ from scapy.layers.sctp import (
 )
 
 from sipwatch.capture.sctp import SctpDecoder
+from sipwatch.capture.tsn_window import TSN_WINDOW, TsnWindow
 from sipwatch.capture.types import Segment
 from tests.conftest import public_capture
 
@@ -253,3 +257,219 @@ def test_many_fragments_reassemble_and_release_their_budget() -> None:
     assert notes["sctp-reassembly-overflow"] == 0
     dec.flush()
     assert notes["sctp-incomplete-at-end"] == 0
+
+
+# -- retransmission memory: TsnWindow (RFC 9260 §6.3, serial arithmetic per §1.6) --------------
+
+SERIAL = 1 << 32
+
+
+_TEMPLATES: dict[bytes, bytes] = {}
+
+
+def tsn_packet(tsn: int, payload: bytes = INVITE) -> bytes:
+    """One unfragmented DATA chunk with ``tsn`` (the TSN sits at bytes 16..19 of the packet)."""
+    raw = _TEMPLATES.get(payload)
+    if raw is None:
+        raw = _TEMPLATES[payload] = packet(data(0, payload))
+    return raw[:16] + struct.pack("!I", tsn) + raw[20:]
+
+
+def feed_tsns(dec: SctpDecoder, tsns: list[int]) -> int:
+    """Feed one complete SIP message per TSN; return how many came out."""
+    return sum(len(dec.feed(0.0, i, A, B, tsn_packet(t))) for i, t in enumerate(tsns))
+
+
+def test_retransmission_within_the_window_is_dropped() -> None:
+    dec, _, notes = decoder()
+    top = 1000 + TSN_WINDOW - 1
+    assert feed_tsns(dec, list(range(1000, top + 1))) == TSN_WINDOW
+    # 1000 is TSN_WINDOW - 1 below the highest: still remembered, as are the others.
+    assert feed_tsns(dec, [1000, 1001, top - 1, top]) == 0
+    assert notes["sctp-retransmission"] == 4
+    assert dec.retransmissions == 4
+    assert dec.messages == TSN_WINDOW
+
+
+def test_retransmission_outside_the_window_is_passed_on() -> None:
+    dec, _, notes = decoder()
+    top = 1000 + TSN_WINDOW
+    assert feed_tsns(dec, list(range(1000, top + 1))) == TSN_WINDOW + 1
+    # 1000 is now TSN_WINDOW below the highest: forgotten, so its copy counts as new, and it
+    # is not recorded either (as a TSN evicted from a memory of the last TSN_WINDOW TSNs).
+    assert feed_tsns(dec, [1000, 1000]) == 2
+    assert notes["sctp-retransmission"] == 0
+    assert feed_tsns(dec, [1001]) == 0
+    assert notes["sctp-retransmission"] == 1
+
+
+def test_out_of_order_tsns_are_recorded_once() -> None:
+    dec, _, notes = decoder()
+    assert feed_tsns(dec, [10, 7, 9, 7, 8, 9, 10, 8]) == 4
+    assert notes["sctp-retransmission"] == 4
+
+
+def test_retransmission_across_the_tsn_wraparound() -> None:
+    dec, _, notes = decoder()
+    tsns = [SERIAL - 3, SERIAL - 2, SERIAL - 1, 0, 1, 2]
+    assert feed_tsns(dec, tsns) == 6
+    assert notes["sctp-retransmission"] == 0
+    # Behind the highest (2) across the wrap: all remembered.
+    assert feed_tsns(dec, [SERIAL - 3, SERIAL - 1, 0, 2]) == 0
+    assert notes["sctp-retransmission"] == 4
+    # A TSN that arrives late from just before the wrap is new once, then remembered.
+    assert feed_tsns(dec, [SERIAL - 4, SERIAL - 4]) == 1
+    # Exactly TSN_WINDOW below 2 across the wrap: out of reach.
+    assert feed_tsns(dec, [(2 - TSN_WINDOW) % SERIAL]) == 1
+    assert notes["sctp-retransmission"] == 5
+
+
+def test_window_slides_across_the_wraparound() -> None:
+    window = TsnWindow(16)
+    for tsn in range(SERIAL - 20, SERIAL):
+        assert not window.seen(tsn)
+    for tsn in range(0, 10):
+        assert not window.seen(tsn)
+    assert window.top == 9
+    # Remembered: 9 and the 15 TSNs below it, i.e. 2**32 - 6 .. 9.
+    assert [window.seen(t) for t in (SERIAL - 6, SERIAL - 1, 0, 9)] == [True] * 4
+    assert not window.seen(SERIAL - 7)
+
+
+def test_big_forward_jump_clears_the_window() -> None:
+    dec, _, notes = decoder()
+    assert feed_tsns(dec, [100, 101, 101 + TSN_WINDOW]) == 3
+    # A jump of TSN_WINDOW leaves only the new highest TSN remembered.
+    assert feed_tsns(dec, [100, 101]) == 2
+    assert notes["sctp-retransmission"] == 0
+    assert feed_tsns(dec, [101 + TSN_WINDOW]) == 0
+    assert notes["sctp-retransmission"] == 1
+
+
+def test_forward_jump_inside_the_window_keeps_older_tsns() -> None:
+    window = TsnWindow()
+    assert not window.seen(100)
+    assert not window.seen(100 + TSN_WINDOW - 1)
+    assert window.seen(100)
+    # The TSNs skipped over were cleared: none of them counts as seen.
+    assert not any(window.seen(t) for t in (101, 500, 100 + TSN_WINDOW - 2))
+
+
+def test_tsns_skipped_by_a_forward_jump_are_not_taken_for_older_ones() -> None:
+    # The bits are a ring: the slots of the TSNs skipped over held TSNs ``size`` older.
+    window = TsnWindow(16)
+    assert not any(window.seen(t) for t in range(16))
+    assert not window.seen(20)
+    assert [window.seen(t) for t in (16, 17, 18, 19)] == [False] * 4
+    assert [window.seen(t) for t in (5, 15, 16, 20)] == [True] * 4
+    assert not window.seen(4)  # 16 below 20: out of reach
+    # The same with the default window, across the end of the ring and whole bytes of it.
+    dec, _, notes = decoder()
+    top = TSN_WINDOW + 1000
+    assert feed_tsns(dec, [*range(5, TSN_WINDOW + 5), top]) == TSN_WINDOW + 1
+    assert feed_tsns(dec, list(range(TSN_WINDOW + 5, top))) == top - TSN_WINDOW - 5
+    assert notes["sctp-retransmission"] == 0
+    assert feed_tsns(dec, [1001, 1005, TSN_WINDOW + 4, top]) == 0
+    assert notes["sctp-retransmission"] == 4
+    assert feed_tsns(dec, [1000]) == 1
+
+
+def test_half_the_serial_space_away_is_behind_and_not_recorded() -> None:
+    # RFC 1982 leaves a distance of exactly 2**31 undefined; it is taken as far behind.
+    window = TsnWindow()
+    assert not window.seen(5)
+    assert not window.seen(5 + (1 << 31))
+    assert not window.seen(5 + (1 << 31))
+    assert window.top == 5
+    assert window.seen(5)
+    # One less than 2**31 ahead is ahead: the window moves there.
+    assert not window.seen(4 + (1 << 31))
+    assert window.top == 4 + (1 << 31)
+    assert not window.seen(5)
+
+
+@pytest.mark.parametrize("size", [0, 4, 12, 8191, 8193])
+def test_window_size_must_be_a_power_of_two(size: int) -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        TsnWindow(size)
+
+
+def test_memory_stays_bounded_after_100000_tsns() -> None:
+    window = TsnWindow()
+    window.seen(SERIAL - 50_000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for tsn in range(SERIAL - 49_999, SERIAL + 50_000):
+            window.seen(tsn % SERIAL)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    # Nothing accumulates: the window is the same 1 KiB after 100,000 TSNs (across the wrap).
+    assert sum(stat.size_diff for stat in after.compare_to(before, "filename")) < 1024
+    assert window.top == 49_999
+    assert window.size == TSN_WINDOW
+    assert len(window.ring) == TSN_WINDOW // 8
+    assert sys.getsizeof(window) + sys.getsizeof(window.ring) < TSN_WINDOW // 8 + 256
+
+    # The decoder's direction holds one such window (the dict it replaced held ~540 KiB here).
+    dec, skipped, notes = decoder()
+    for tsn in range(100_000):
+        dec.feed(0.0, tsn, A, B, tsn_packet(tsn, b"not sip"))
+    assert skipped["non-sip-sctp"] == 100_000
+    assert notes["sctp-retransmission"] == 0
+    (direction,) = dec._directions.values()
+    assert direction.recent.top == 99_999
+    assert len(direction.recent.ring) == TSN_WINDOW // 8
+
+
+class _ModelWindow:
+    """The documented semantics spelled out with a set, to check TsnWindow against."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.top: int | None = None
+        self.tsns: set[int] = set()
+
+    def seen(self, tsn: int) -> bool:
+        if self.top is None:
+            self.top, self.tsns = tsn, {tsn}
+            return False
+        ahead = (tsn - self.top) % SERIAL
+        if ahead == 0:
+            return True
+        if ahead < SERIAL // 2:
+            self.top = tsn
+            self.tsns = {t for t in self.tsns if (tsn - t) % SERIAL < self.size} | {tsn}
+            return False
+        if (self.top - tsn) % SERIAL >= self.size:
+            return False  # out of reach: not remembered, not recorded
+        if tsn in self.tsns:
+            return True
+        self.tsns.add(tsn)
+        return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.sampled_from([8, 16, 64, 256]),
+    start=st.one_of(st.integers(0, SERIAL - 1), st.sampled_from([0, SERIAL - 3, (1 << 31) - 2])),
+    steps=st.lists(
+        st.one_of(
+            st.just(1),
+            st.integers(-20, 20),
+            st.integers(-300, 300),
+            st.sampled_from([1 << 31, (1 << 31) - 1, (1 << 31) + 1, 255, 256, 257, -256]),
+            st.integers(0, SERIAL - 1),
+        ),
+        max_size=200,
+    ),
+)
+def test_window_matches_its_documented_semantics(size: int, start: int, steps: list[int]) -> None:
+    window, model = TsnWindow(size), _ModelWindow(size)
+    tsn = start
+    assert window.seen(tsn) is model.seen(tsn) is False
+    for step in steps:
+        tsn = (tsn + step) % SERIAL
+        assert window.seen(tsn) is model.seen(tsn), (size, start, tsn)
+        assert window.top == model.top

@@ -16,10 +16,19 @@ needed: each reassembled user message that looks like SIP becomes one :class:`Se
   of an FSN and is fragment 0.
 * Retransmitted chunks repeat their TSN (RFC 9260 §6.3): a TSN already seen in a direction is
   dropped and counted in ``notes["sctp-retransmission"]``, so a message is never counted twice.
+  Each direction remembers the TSNs within :data:`TSN_WINDOW` of the highest one it has seen
+  (see :class:`TsnWindow`) in 1 KiB, whatever the peer sends.
 * Bounds: at most ``max_pending`` bytes of fragments wait per direction (beyond that the
   direction's fragments are dropped, ``notes["sctp-reassembly-overflow"]``), the recent-TSN
   memory is bounded, at most ``max_directions`` directions are tracked, and a direction idle
   for ``idle_timeout`` capture seconds is forgotten.
+* Memory across directions: the fragment bytes of all directions together (each fragment
+  charged as above) are bounded by ``max_total_bytes``, 64 MiB by default. ``max_pending``
+  bounds one direction, not the sum over 65,536 of them. When the total passes the budget,
+  the waiting fragments of the directions whose fragments changed least recently are dropped
+  (the direction itself, with its TSN memory, is kept) until it fits again, each counted in
+  ``notes["sctp-fragment-evicted-bytes"]``. The total is checked after each packet, so it may
+  pass the budget by one packet's worth while that packet is processed.
 
 A direction is ``(src_ip, sport, dst_ip, dport, verification tag)``: the tag changes with each
 new association (§5.1), so a restarted association does not inherit old TSNs.
@@ -31,6 +40,7 @@ import struct
 from collections import Counter
 from typing import Final
 
+from sipwatch.capture.tsn_window import TsnWindow
 from sipwatch.capture.types import Endpoint, Segment
 from sipwatch.sip.detect import looks_like_sip
 
@@ -46,12 +56,12 @@ _FLAG_B: Final = 0x02
 _FLAG_U: Final = 0x04
 _MOD: Final = 0xFFFFFFFF
 
-#: TSNs remembered per direction to recognise retransmissions.
-_RECENT_TSNS: Final = 8192
 #: Default bound on fragment bytes waiting per direction.
 MAX_PENDING: Final = (1 << 20) + 64 * 1024
 #: Bytes charged per waiting fragment on top of its payload, so empty fragments are bounded too.
 _FRAGMENT_COST: Final = 64
+#: Default bound on fragment bytes waiting in all directions together.
+MAX_TOTAL_BYTES: Final = 64 << 20
 IDLE_TIMEOUT: Final = 120.0
 _EXPIRE_EVERY: Final = 5.0
 
@@ -72,14 +82,24 @@ class _Message:
 class _Direction:
     """Reassembly state of one direction of one association."""
 
-    __slots__ = ("dst", "ends", "fragments", "ifragments", "last_ts", "pending", "recent", "src")
+    __slots__ = (
+        "charged",
+        "dst",
+        "ends",
+        "fragments",
+        "ifragments",
+        "last_ts",
+        "pending",
+        "recent",
+        "src",
+    )
 
     def __init__(self, src: Endpoint, dst: Endpoint, ts: float) -> None:
         self.src = src
         self.dst = dst
         self.last_ts = ts
-        #: TSNs seen recently, oldest first (a dict keeps insertion order).
-        self.recent: dict[int, None] = {}
+        #: TSNs seen recently, to drop retransmitted chunks.
+        self.recent = TsnWindow()
         #: DATA fragments by TSN: (flags, stream id, payload).
         self.fragments: dict[int, tuple[int, int, bytes]] = {}
         #: I-DATA fragments by (stream id, unordered, MID): {FSN: (flags, payload)}.
@@ -87,6 +107,8 @@ class _Direction:
         self.pending = 0
         #: DATA fragments flagged E that wait: without one, no message can complete yet.
         self.ends = 0
+        #: ``pending`` as last counted in the decoder's byte budget.
+        self.charged = 0
 
 
 class SctpDecoder:
@@ -105,13 +127,18 @@ class SctpDecoder:
         max_pending: int = MAX_PENDING,
         max_directions: int = 65536,
         idle_timeout: float = IDLE_TIMEOUT,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
     ) -> None:
         self.skipped = skipped
         self.notes: Counter[str] = notes if notes is not None else Counter()
         self.max_pending = max_pending
         self.max_directions = max_directions
         self.idle_timeout = idle_timeout
+        self.max_total_bytes = max_total_bytes
         self._directions: dict[_DirectionKey, _Direction] = {}
+        #: Directions with fragments waiting, least recently changed first (insertion order).
+        self._holding: dict[_Direction, None] = {}
+        self._bytes_held = 0
         self._next_expire = float("-inf")
         self._messages = 0
         self._retransmissions = 0
@@ -129,6 +156,11 @@ class SctpDecoder:
     def retransmissions(self) -> int:
         """DATA/I-DATA chunks dropped because their TSN was already seen."""
         return self._retransmissions
+
+    @property
+    def bytes_held(self) -> int:
+        """Fragment bytes (with their per-fragment charge) waiting in all directions now."""
+        return self._bytes_held
 
     def feed(
         self, ts: float, frame: int, src_ip: str, dst_ip: str, sctp: bytes | memoryview
@@ -164,6 +196,8 @@ class SctpDecoder:
             pos += (length + 3) & ~3
         if not data_chunks:
             self.skipped["sctp-control"] += 1
+        elif direction is not None and direction.pending != direction.charged:
+            self._charge(direction)
         return out
 
     def expire(self, ts: float) -> None:
@@ -174,6 +208,7 @@ class SctpDecoder:
         limit = ts - self.idle_timeout
         for key in [k for k, d in self._directions.items() if d.last_ts < limit]:
             direction = self._directions.pop(key)
+            self._uncharge(direction)
             if direction.pending:
                 self.notes["sctp-incomplete-expired"] += 1
 
@@ -183,6 +218,8 @@ class SctpDecoder:
             if direction.pending:
                 self.notes["sctp-incomplete-at-end"] += 1
         self._directions.clear()
+        self._holding.clear()
+        self._bytes_held = 0
         return []
 
     # -- internals -----------------------------------------------------------------------------
@@ -193,6 +230,7 @@ class SctpDecoder:
         if direction is None:
             if len(directions) >= self.max_directions:
                 old = directions.pop(next(iter(directions)))
+                self._uncharge(old)
                 self.notes["sctp-direction-evicted"] += 1
                 if old.pending:
                     self.notes["sctp-incomplete-evicted"] += 1
@@ -202,14 +240,10 @@ class SctpDecoder:
 
     def _seen(self, direction: _Direction, tsn: int) -> bool:
         """True (and counted) when ``tsn`` was already seen: a retransmitted chunk."""
-        recent = direction.recent
-        if tsn in recent:
+        if direction.recent.seen(tsn):
             self._retransmissions += 1
             self.notes["sctp-retransmission"] += 1
             return True
-        recent[tsn] = None
-        if len(recent) > _RECENT_TSNS:
-            del recent[next(iter(recent))]
         return False
 
     def _emit(self, direction: _Direction, message: bytes) -> None:
@@ -327,3 +361,37 @@ class SctpDecoder:
             return False
         direction.pending += size
         return True
+
+    # -- byte budget across directions ---------------------------------------------------------
+
+    def _charge(self, direction: _Direction) -> None:
+        """Count ``direction.pending`` (now the most recently changed); evict if over budget."""
+        holding = self._holding
+        if direction.charged:
+            del holding[direction]
+        held = direction.pending
+        self._bytes_held += held - direction.charged
+        direction.charged = held
+        if held:
+            holding[direction] = None
+            if self._bytes_held > self.max_total_bytes:
+                self._evict_for_budget()
+
+    def _uncharge(self, direction: _Direction) -> None:
+        """A direction leaves the table: its fragments no longer count."""
+        if direction.charged:
+            del self._holding[direction]
+            self._bytes_held -= direction.charged
+            direction.charged = 0
+
+    def _evict_for_budget(self) -> None:
+        """Drop the fragments that changed least recently until the total fits."""
+        holding = self._holding
+        while self._bytes_held > self.max_total_bytes and holding:
+            victim = next(iter(holding))
+            self._uncharge(victim)
+            victim.fragments.clear()
+            victim.ifragments.clear()
+            victim.pending = 0
+            victim.ends = 0
+            self.notes["sctp-fragment-evicted-bytes"] += 1
