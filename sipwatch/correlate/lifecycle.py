@@ -232,17 +232,20 @@ class Lifecycle:
     # -- findings -------------------------------------------------------------------------------
 
     def _emit_observations(self, ex: Exchange) -> None:
-        reasons = [o for o in ex.observations if o.kind == "reason"]
+        observations = ex.observations
+        if not observations:
+            return
+        reasons = [o for o in observations if o.kind == "reason"]
         if reasons:
             self._reporter.emit(notices.build_reason(ex, reasons))
-        warnings = [o for o in ex.observations if o.kind == "warning-header"]
+        warnings = [o for o in observations if o.kind == "warning-header"]
         if warnings:
             self._reporter.emit(notices.build_warning_header(ex, warnings))
         registered = self.registered_option_tags or frozenset()
-        for obs in ex.observations:
+        for obs in observations:
             if obs.kind == "unregistered-option-tag":
                 self._reporter.emit(extensions.build_unregistered_tag(ex, obs, registered))
-        ex.observations.clear()
+        ex.observations = None
 
     def _classify(self, ex: Exchange) -> str | None:
         status = ex.final

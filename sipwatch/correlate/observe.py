@@ -51,6 +51,8 @@ class HeaderObserver:
         status = None if msg.kind == "request" else msg.status
 
         def keep(kind: str, header: str, value: str) -> None:
+            if ex.observations is None:
+                ex.observations = []
             if len(ex.observations) < MAX_OBSERVATIONS:
                 ex.observations.append(
                     Observation(kind, frame, ts, ex.method, status, header, value, src)

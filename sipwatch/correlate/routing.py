@@ -321,6 +321,8 @@ class Router:
         ex.last_ts = max(ex.last_ts, ts)
         self._add_frame(ex, frame)
         ident = (view.key, src, dst)
+        if ex.ack_ids is None:
+            ex.ack_ids = {}
         first = ex.ack_ids.get(ident)
         if first is not None:
             view.retransmission, view.retransmission_of = True, first
@@ -459,8 +461,6 @@ class Router:
             return
         had_final = ex.final is not None
         self._take_final(ex, tx, msg, ts, frame, src)
-        if status not in ex.finals:
-            ex.finals[status] = frame
         if ex.timed_out:
             self._reporter.note(
                 f"final response {offset(ts, ex.request_ts)} after the request, after the "

@@ -399,11 +399,11 @@ class Exchange:
     final_ts: float | None = None
     final_src: Endpoint | None = None
     final_depth: int = 0  # Via count of the transaction the authoritative final came on
-    finals: dict[int, int] = field(default_factory=dict)  # status -> first frame
     #: (status, To tag) -> frame of its first copy on any hop (later hops are copies of it).
     response_ids: dict[tuple[int, str], int] = field(default_factory=dict)
-    #: (ACK transaction key, src, dst) -> frame, to tell ACK retransmissions from hop copies.
-    ack_ids: dict[tuple[str, Endpoint | None, Endpoint | None], int] = field(default_factory=dict)
+    #: (ACK transaction key, src, dst) -> frame, to tell ACK retransmissions from hop copies;
+    #: made by the first ACK for a 2xx (most exchanges never need one).
+    ack_ids: dict[tuple[str, Endpoint | None, Endpoint | None], int] | None = None
     deadline: float = 0.0  # when Timer B/F/C fires (moved by provisionals for INVITE)
     settled: bool = False
     timed_out: bool = False
@@ -417,7 +417,7 @@ class Exchange:
     transfer: Transfer | None = None
     auth_chain: AuthChain | None = None
     held: str | None = None  # finding kind waiting for the retry to resolve
-    observations: list[Observation] = field(default_factory=list)
+    observations: list[Observation] | None = None  # made by the first one (they are rare)
     timer_due: Timer | None = None  # settle or timeout, whichever is armed
     timer_retry: Timer | None = None
     timer_close: Timer | None = None
