@@ -118,7 +118,7 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
         ),
         (
             "garbage.pcap.gz",
-            gzip.compress(b"hello, not a capture"),
+            gzip.compress(b"hello, not a capture", mtime=0),
             "not a capture file (inside gzip)",
         ),
         (
