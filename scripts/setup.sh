@@ -28,8 +28,10 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# Editable: .venv/bin/sipwatch runs this checkout as it is now (it finds knowledge/ beside the
+# package), never a copy taken at set-up time. tests/test_packaging.py checks the wheel.
 if [ "$want_test" = 1 ]; then
-    .venv/bin/python -m pip install -q ".[test]"
+    .venv/bin/python -m pip install -q -e ".[test]"
 else
-    .venv/bin/python -m pip install -q .
+    .venv/bin/python -m pip install -q -e .
 fi
