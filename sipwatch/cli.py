@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, TextIO
 
 import typer
 
@@ -33,6 +33,8 @@ from sipwatch.errors import (
 from sipwatch.knowledge import load_knowledge
 from sipwatch.knowledge.lookup import resolve_code, resolve_term
 from sipwatch.render.explain import show_compare, show_explain
+from sipwatch.render.output import guard_output, silence
+from sipwatch.render.safe import inert
 
 if TYPE_CHECKING:
     from sipwatch.pipeline import PipelineOptions
@@ -56,21 +58,41 @@ def exit_code(exc: SipwatchError) -> int:
 
 
 def error_line(exc: SipwatchError) -> str:
-    """The single stderr line for an operator error (with suggestions for unknown terms)."""
+    """The single stderr line for an operator error (with suggestions for unknown terms).
+
+    Messages quote what the operator typed (a term, a path) and what a capture holds, so the
+    whole line goes through :func:`inert`: an escape sequence in a file name is shown as
+    ``\\x1b``, neither obeyed by the terminal nor dropped, and the name shown is the name given.
+    """
     message = str(exc)
     if isinstance(exc, UnknownTermError) and exc.suggestions:
         message += f" (did you mean: {', '.join(exc.suggestions)}?)"
-    return f"sipwatch: error: {message}"
+    return f"sipwatch: error: {inert(message)}"
 
 
 @contextmanager
 def operator_errors() -> Iterator[None]:
-    """Map any :class:`SipwatchError` raised inside to its message and exit code."""
+    """Map any :class:`SipwatchError` raised inside to its message and exit code.
+
+    A closed output (``sipwatch pcap x.pcap | head -1``: the reader has what it wanted) ends
+    the command quietly with exit 0, as ``live`` does; see :func:`guard_output`.
+    """
     try:
         yield
     except SipwatchError as exc:
-        typer.echo(error_line(exc), err=True)
+        # Written directly: click's echo would strip what looks like ANSI styling when stderr is
+        # not a terminal, and the line is already inert.
+        sys.stderr.write(error_line(exc) + "\n")
+        sys.stderr.flush()
         raise typer.Exit(exit_code(exc)) from None
+    except BrokenPipeError:
+        silence(sys.stdout)
+        raise typer.Exit(0) from None
+
+
+def stdout(keep_going: bool = False) -> TextIO:
+    """Standard output, guarded: a write error is one line and exit 2, a closed pipe is quiet."""
+    return guard_output(sys.stdout, keep_going)
 
 
 class Lang(enum.StrEnum):
@@ -114,7 +136,7 @@ def explain(
     """Explain a SIP response code, option tag, Q.850 cause, Warning code or reason."""
     with operator_errors():
         kb = load_knowledge()
-        show_explain(kb, resolve_term(kb, term), lang=lang.value, fmt=fmt.value, stream=sys.stdout)
+        show_explain(kb, resolve_term(kb, term), lang=lang.value, fmt=fmt.value, stream=stdout())
 
 
 @app.command()
@@ -130,7 +152,7 @@ def compare(
         first, second = resolve_code(kb, a), resolve_code(kb, b)
         if first.code == second.code:
             raise SipwatchError(f"compare needs two different codes (got {first.code} twice)")
-        show_compare(kb, first, second, lang=lang.value, fmt=fmt.value, stream=sys.stdout)
+        show_compare(kb, first, second, lang=lang.value, fmt=fmt.value, stream=stdout())
 
 
 class Explain(enum.StrEnum):
@@ -168,7 +190,12 @@ StatusOption = Annotated[
     str | None, typer.Option("--status", help="Only responses of these codes/classes: 4xx,503.")
 ]
 PortOption = Annotated[
-    list[int] | None, typer.Option("--port", help="Only packets to or from this port (repeatable).")
+    list[int] | None,
+    typer.Option(
+        "--port",
+        help="Only messages to or from this port (repeatable), and the findings with such a "
+        "message (docs/findings.md).",
+    ),
 ]
 NotifyTimeoutOption = Annotated[
     float,
@@ -280,7 +307,7 @@ def pcap(
     from sipwatch.commands.pcap import run_pcap
 
     with operator_errors():
-        code = run_pcap(files, stream.pipeline(), stream.fmt.value, sys.stdout, stream.color)
+        code = run_pcap(files, stream.pipeline(), stream.fmt.value, stdout(), stream.color)
     raise typer.Exit(code)
 
 
@@ -354,7 +381,7 @@ def live(
             count=count,
             status_every=status_every,
         )
-        code = run_live(settings, options, stream.fmt.value, sys.stdout, sys.stderr, stream.color)
+        code = run_live(settings, options, stream.fmt.value, stdout(), sys.stderr, stream.color)
     raise typer.Exit(code)
 
 
@@ -366,7 +393,7 @@ def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
     from sipwatch.render.status import show_interfaces
 
     with operator_errors():
-        show_interfaces(list_interfaces(), sys.stdout, fmt.value)
+        show_interfaces(list_interfaces(), stdout(), fmt.value)
 
 
 @app.command()
@@ -412,7 +439,7 @@ def check(
         options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
         code = run_check(
             paths,
-            sys.stdout,
+            stdout(keep_going=True),
             rules=rules,
             strict=strict,
             fmt=fmt.value,

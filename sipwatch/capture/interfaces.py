@@ -27,15 +27,35 @@ _IFF_UP: Final = 0x1
 _IFF_LOOPBACK: Final = 0x8
 
 
+#: Kernel operational states (RFC 2863 ifOperStatus, as ``ip`` and sysfs spell them) in which an
+#: interface passes packets. ``unknown`` is what drivers that do not track a carrier report (lo,
+#: tun, many virtual devices): they pass packets whenever they are administratively up.
+_PASSING: Final = frozenset({"up", "unknown"})
+
+
+def link_state(up: bool, operstate: str) -> str:
+    """``up`` or ``down``: whether the interface passes packets now.
+
+    The kernel's operstate alone misleads: lo says ``unknown`` while it carries traffic. So an
+    interface is ``up`` when it is administratively up (IFF_UP) and its operstate is ``up`` or
+    ``unknown``; anything else (no carrier, ``lowerlayerdown``, ``dormant``, ``notpresent``, an
+    unreadable state) is ``down``. ``sipwatch interfaces`` shows ``up`` for (up, ``up``),
+    ``up, no carrier`` for (up, ``down``) and ``down`` otherwise, from the same two values as
+    the JSON lines (docs/jsonl.md).
+    """
+    return "up" if up and operstate.lower() in _PASSING else "down"
+
+
 @dataclass(frozen=True, slots=True)
 class Interface:
     """One capturable interface: its name, whether it is up, and its addresses."""
 
     name: str
+    #: Administratively up (IFF_UP).
     up: bool
     addresses: tuple[str, ...] = ()
     loopback: bool = False
-    #: Operational state as the kernel reports it (``up``, ``down``, ``unknown`` for lo...).
+    #: Whether it passes packets now, ``up`` or ``down`` (:func:`link_state`).
     state: str = ""
     description: str = ""
 
@@ -95,12 +115,13 @@ def _from_ip(item: dict[str, Any]) -> Interface | None:
         local, prefix = info.get("local"), info.get("prefixlen")
         if isinstance(local, str):
             addresses.append(f"{local}/{prefix}" if prefix is not None else local)
+    up = "UP" in flags
     return Interface(
         name=name,
-        up="UP" in flags,
+        up=up,
         addresses=tuple(addresses),
         loopback="LOOPBACK" in flags,
-        state=str(item.get("operstate", "")).lower(),
+        state=link_state(up, str(item.get("operstate", ""))),
     )
 
 
@@ -116,8 +137,15 @@ def list_interfaces() -> list[Interface]:
             result.append(known)
             continue
         up, loopback, state = _sysfs_flags(name)
-        result.append(Interface(name, up=up, loopback=loopback, state=state.lower()))
+        result.append(Interface(name, up=up, loopback=loopback, state=link_state(up, state)))
     return result
 
 
-__all__ = ["ANY", "Interface", "interface_exists", "interface_names", "list_interfaces"]
+__all__ = [
+    "ANY",
+    "Interface",
+    "interface_exists",
+    "interface_names",
+    "link_state",
+    "list_interfaces",
+]

@@ -26,24 +26,6 @@ LINKTYPE_IPV4: Final = 228
 LINKTYPE_IPV6: Final = 229
 LINKTYPE_LINUX_SLL2: Final = 276
 
-#: Short names for reports (capinfos' encapsulation names where it has one).
-LINKTYPE_NAMES: Final[dict[int, str]] = {
-    LINKTYPE_NULL: "null",
-    LINKTYPE_ETHERNET: "ether",
-    LINKTYPE_TOKEN_RING: "tr",
-    LINKTYPE_PPP: "ppp",
-    LINKTYPE_FDDI: "fddi",
-    LINKTYPE_RAW_DLT12: "rawip",
-    LINKTYPE_RAW_DLT14: "rawip",
-    LINKTYPE_PPP_HDLC: "ppp-hdlc",
-    LINKTYPE_RAW: "rawip",
-    LINKTYPE_LOOP: "loop",
-    LINKTYPE_LINUX_SLL: "linux-sll",
-    LINKTYPE_IPV4: "rawip4",
-    LINKTYPE_IPV6: "rawip6",
-    LINKTYPE_LINUX_SLL2: "linux-sll2",
-}
-
 #: Frames of a NetMon record type that is not a packet (process table, event trace, filter...).
 LINKTYPE_NETMON_SPECIAL: Final = 0x10000 - 1
 
@@ -115,8 +97,3 @@ AF_INET: Final = 2
 #: ICMP types whose body quotes the offending datagram (RFC 792): unreachable, source quench,
 #: redirect, time exceeded, parameter problem.
 ICMP_ERRORS: Final = frozenset({3, 4, 5, 11, 12})
-
-
-def linktype_name(linktype: int) -> str:
-    """Human name of a link type for reports ("ether", "linux-sll", or "linktype-147")."""
-    return LINKTYPE_NAMES.get(linktype, f"linktype-{linktype}")

@@ -69,7 +69,7 @@ def _records(
     buf = inp.buf
     pos = inp.pos
     number = 0
-    last_ts = 0.0
+    last_ts = before_last = 0.0
     if snaplen == 0:  # some writers leave it unset
         snaplen = MAX_RECORD
     while True:
@@ -116,10 +116,8 @@ def _records(
                 f"record {number} holds {incl} bytes, more than the snapshot length {snaplen}",
             )
         if ts < last_ts:
-            stats.count(
-                "timestamp-backwards", f"record {number}: timestamp goes backwards ({ts:.6f})"
-            )
-        last_ts = ts
+            stats.time_went_back(number, ts, last_ts, before_last)
+        before_last, last_ts = last_ts, ts
         stats.frames = number
         frame = Frame(ts, link, buf[pos + rec_len : end], number, orig)
         pos = end

@@ -108,7 +108,7 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
     trailer = struct.Struct("<I").unpack_from
     interfaces: list[Interface] = []
     number = 0
-    last_ts = 0.0
+    last_ts = before_last = 0.0
     while True:
         size = len(buf)
         if size - pos >= 28:
@@ -128,8 +128,8 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
                 number += 1
                 ts = ((ts_hi << 32) | ts_lo) / units + offset
                 if caplen > snaplen or ts < last_ts:
-                    _oddities(stats, number, caplen=caplen, snaplen=snaplen, ts=ts, last_ts=last_ts)
-                last_ts = ts
+                    _oddities(stats, number, caplen, snaplen, ts, last_ts, before_last)
+                before_last, last_ts = last_ts, ts
                 stats.frames = number
                 frame = Frame(ts, link, buf[pos + 28 : pos + 28 + caplen], number, orig)
                 pos = end
@@ -246,8 +246,8 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
         # An SPB has no timestamp of its own: keep time flowing from the last one.
         ts = last_ts if ts_hi < 0 else ((ts_hi << 32) | ts_lo) / units + offset
         if caplen > snaplen or ts < last_ts:
-            _oddities(stats, number, caplen=caplen, snaplen=snaplen, ts=ts, last_ts=last_ts)
-        last_ts = ts
+            _oddities(stats, number, caplen, snaplen, ts, last_ts, before_last)
+        before_last, last_ts = last_ts, ts
         stats.frames = number
         frame = Frame(ts, link, buf[start : start + caplen], number, orig)
         pos = end
@@ -255,7 +255,13 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
 
 
 def _oddities(
-    stats: CaptureStats, number: int, *, caplen: int, snaplen: int, ts: float, last_ts: float
+    stats: CaptureStats,
+    number: int,
+    caplen: int,
+    snaplen: int,
+    ts: float,
+    last_ts: float,
+    before_last: float,
 ) -> None:
     """Count the per-record oddities that do not stop reading."""
     if caplen > snaplen:
@@ -264,4 +270,4 @@ def _oddities(
             f"record {number} holds {caplen} bytes, more than the snapshot length {snaplen}",
         )
     if ts < last_ts:
-        stats.count("timestamp-backwards", f"record {number}: timestamp goes backwards ({ts:.6f})")
+        stats.time_went_back(number, ts, last_ts, before_last)

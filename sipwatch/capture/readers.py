@@ -65,6 +65,46 @@ class CaptureStats:
             self.problem(first_text)
         self.counters[kind] += 1
 
+    def time_went_back(self, number: int, ts: float, last_ts: float, before_last: float) -> None:
+        """Record ``number`` (at ``ts``) is earlier than the record before it (``last_ts``).
+
+        Usually this record is the odd one out (a merged capture, a clock stepped back), and
+        that is what is counted (``timestamp-backwards``). But when the previous record jumped
+        more than :data:`OUTLIER_GAP` ahead of *both* its neighbours, and this one is back in
+        order with the one before it (``before_last``), that previous record carries a damaged
+        timestamp: blaming this record would send the reader to the one normal record of the
+        three. That is counted as ``timestamp-outlier`` and names the outlier. Either way every
+        record is still decoded, with its timestamp as written.
+        """
+        if (
+            number > 2
+            and before_last <= ts
+            and last_ts - ts > OUTLIER_GAP
+            and last_ts - before_last > OUTLIER_GAP
+        ):
+            self.count(
+                "timestamp-outlier",
+                f"record {number - 1}: timestamp {last_ts:.6f} is {_span(last_ts - ts)} ahead "
+                f"of records {number - 2} and {number} (a damaged timestamp: the records around "
+                "it are in order)",
+            )
+            return
+        self.count("timestamp-backwards", f"record {number}: timestamp goes backwards ({ts:.6f})")
+
+
+#: How far ahead of both its neighbours a record's time must be to be called an outlier: more
+#: than any reordering a capture produces (per-CPU queues, merged interfaces: milliseconds).
+OUTLIER_GAP = 60.0
+
+
+def _span(seconds: float) -> str:
+    """A duration in its largest whole unit, for a person: ``24 years``, ``3 days``, ``5 min``."""
+    for unit, name in ((365.25 * 86400, "year"), (86400, "day"), (3600, "hour")):
+        if seconds >= unit:
+            count = int(seconds // unit)
+            return f"{count} {name}{'s' if count > 1 else ''}"
+    return f"{int(seconds // 60)} min"
+
 
 class ChunkedInput:
     """A forward-only byte source with the unread rest of the last chunk in ``buf[pos:]``.
@@ -239,6 +279,30 @@ def open_capture(path: str | os.PathLike[str]) -> CaptureSource:
         raise
 
 
+#: Bytes :func:`probe_capture` reads at most per call: enough for any magic, even in gzip.
+_PROBE_READ = 64 << 10
+
+
+def probe_capture(path: str | os.PathLike[str]) -> None:
+    """Raise what :func:`open_capture` would raise for ``path``, reading only its first bytes.
+
+    A command given several files checks them all with this before printing anything, so a typo
+    in the last name does not cut the output short after the first files. Nothing is checked
+    for ``"-"``: stdin can be read only once (its errors come when it is opened).
+    """
+    name, read, raw = _open_raw(path)
+    if raw is None:
+        return
+
+    def first_bytes(size: int) -> bytes:
+        return read(min(size, _PROBE_READ))
+
+    try:
+        _sniff(name, first_bytes, lambda: None).close()
+    finally:
+        raw.close()
+
+
 def _sniff(name: str, read: Callable[[int], bytes], closer: Callable[[], None]) -> CaptureSource:
     stats = CaptureStats(name=name)
     head = _first_bytes(read, name, 4)
@@ -274,4 +338,11 @@ def _sniff(name: str, read: Callable[[int], bytes], closer: Callable[[], None]) 
     return CaptureSource(frames, stats, closer)
 
 
-__all__ = ["CHUNK", "CaptureSource", "CaptureStats", "ChunkedInput", "open_capture"]
+__all__ = [
+    "CHUNK",
+    "CaptureSource",
+    "CaptureStats",
+    "ChunkedInput",
+    "open_capture",
+    "probe_capture",
+]

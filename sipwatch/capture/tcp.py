@@ -141,7 +141,6 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
         self._next_expire = float("-inf")
         self._gaps = 0
         self._retransmissions = 0
-        self._streams_seen = 0
         self._messages = 0
         # Context of the packet being processed: every message it completes gets its
         # timestamp and frame number, and is appended to the output list.
@@ -160,11 +159,6 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
     def retransmissions(self) -> int:
         """Segments whose bytes had all been delivered already."""
         return self._retransmissions
-
-    @property
-    def streams_seen(self) -> int:
-        """Stream directions created since the start."""
-        return self._streams_seen
 
     @property
     def active_streams(self) -> int:
@@ -289,7 +283,6 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
                 self.notes["tcp-incomplete-evicted"] += 1
         st = TcpStream(key, ts, frame)
         streams[key] = st
-        self._streams_seen += 1
         return st
 
     def _control(self, st: TcpStream, seq: int, flags: int, payload: bytes) -> None:

@@ -272,7 +272,3 @@ class CaptureWriter:
         """Flush and close the current file; every record written so far is complete on disk."""
         self._on_file(_close)
         self._file = None
-
-    @property
-    def current_path(self) -> Path:
-        return self.paths[self._index]

@@ -32,6 +32,7 @@ from sipwatch.render.jsonl import dumps
 from sipwatch.render.junit import write_junit
 from sipwatch.render.markdown_report import write_markdown
 from sipwatch.render.output import make_console
+from sipwatch.render.safe import inert
 
 #: File names a directory walk picks up (case-insensitive); a file named explicitly is always
 #: read, whatever its name, because the reader sniffs the format from its first bytes.
@@ -148,7 +149,7 @@ def run_check(
         verdict = check_capture(path, config, strict, options)
         verdicts.append(verdict)
         if verdict.error is not None:
-            errors.write(f"sipwatch: error: {verdict.error}\n")
+            errors.write(f"sipwatch: error: {inert(verdict.error)}\n")
         if terminal is not None:
             terminal.capture(verdict)
         else:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import signal
 import sys
 import threading
@@ -38,7 +37,8 @@ from sipwatch.capture.writer import CaptureWriter
 from sipwatch.errors import LiveCaptureError
 from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import FindingRecord, MessageRecord, Record
-from sipwatch.render.output import Renderer
+from sipwatch.render.output import Renderer, silence
+from sipwatch.render.safe import inert
 from sipwatch.render.status import LiveStatus, StatusDisplay, open_live_output
 
 #: Seconds without a frame after which the correlator's timers are run.
@@ -311,7 +311,7 @@ def run_live(
             code = session.run(stop)
     except BrokenPipeError:
         # The reader of our output went away (``sipwatch live lo | head``): stop quietly.
-        _silence(out)
+        silence(out)
         return 0
     except BaseException:
         status.close()
@@ -320,15 +320,7 @@ def run_live(
         sys.setswitchinterval(switch)
     if code:
         for line in session.capture.failures():
-            err.write(f"sipwatch: error: {line}\n")
+            err.write(f"sipwatch: error: {inert(line)}\n")
     with contextlib.suppress(BrokenPipeError):
         out.flush()
     return code
-
-
-def _silence(out: IO[str]) -> None:
-    """Point a broken stdout at /dev/null so the interpreter's final flush cannot fail."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, out.fileno())
-        os.close(devnull)

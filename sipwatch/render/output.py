@@ -1,11 +1,22 @@
-"""Choosing a renderer for a command: the only place a rich Console is created for output."""
+"""Choosing a renderer for a command: the only place a rich Console is created for output.
+
+Also where writing the output can fail. Standard output is the operator's: a full disk
+(``> /dev/full``) is an operator error, one line and exit 2, and a reader that went away
+(``| head -1``) is the normal end of a pipeline, not an error at all. :func:`guard_output` wraps
+the stream every command writes to so that both are told apart from a failure anywhere else
+(an ``OSError`` reading a capture means something else entirely).
+"""
 
 from __future__ import annotations
 
-from typing import IO, Protocol
+import contextlib
+import errno
+import os
+from typing import IO, Any, Protocol, TextIO, cast
 
 from rich.console import Console
 
+from sipwatch.errors import SipwatchError
 from sipwatch.records import Record, Summary
 from sipwatch.render.jsonl import JsonlRenderer
 from sipwatch.render.terminal import TerminalRenderer
@@ -17,6 +28,18 @@ class Renderer(Protocol):
     def summary(self, summary: Summary) -> None: ...
 
 
+class _Console(Console):
+    """A rich Console that lets a broken pipe reach the command.
+
+    rich's own handling exits the process with status 1 on the spot; the command decides
+    instead (``pcap`` stops quietly with 0 as ``live`` does, ``check`` keeps its verdict).
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def make_console(out: IO[str], color: bool | None = None, width: int | None = None) -> Console:
     """A console on ``out``; colour follows the terminal unless forced on or off.
 
@@ -24,7 +47,7 @@ def make_console(out: IO[str], color: bool | None = None, width: int | None = No
     console is ever interpreted, whatever a header contains. Lines are soft-wrapped (left to the
     terminal), so a timeline piped into a file or ``grep`` keeps one line per message.
     """
-    return Console(
+    return _Console(
         file=out,
         force_terminal=color,
         no_color=color is False,
@@ -43,3 +66,75 @@ def make_renderer(
     if fmt == "jsonl":
         return JsonlRenderer(out, flush=flush)
     return TerminalRenderer(make_console(out, color))
+
+
+class OutputError(SipwatchError):
+    """The command's output could not be written (no space left, an I/O error)."""
+
+
+def silence(out: IO[str]) -> None:
+    """Point a dead output at /dev/null so later writes, and the interpreter's final flush of
+    whatever is still buffered, cannot fail a second time (with a traceback at exit)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+
+
+class _GuardedOutput:
+    """``out`` with its write failures made explicit (see :func:`guard_output`).
+
+    Everything but writing is delegated, so rich and the renderers see the same stream (its
+    ``isatty``, ``encoding``, ``fileno``).
+    """
+
+    def __init__(self, out: IO[str], keep_going: bool) -> None:
+        self._out = out
+        self._keep_going = keep_going
+        self._closed = False
+
+    def write(self, text: str) -> int:
+        if self._closed:
+            return len(text)
+        try:
+            return self._out.write(text)
+        except OSError as exc:
+            self._failed(exc)
+            return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._out.flush()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        silence(self._out)
+        if isinstance(exc, BrokenPipeError) and self._keep_going:
+            self._closed = True
+            return
+        if isinstance(exc, BrokenPipeError):
+            raise exc
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._out, name)
+
+
+def guard_output(out: IO[str], keep_going: bool = False) -> TextIO:
+    """``out`` whose write errors tell the operator what happened instead of a traceback.
+
+    Any ``OSError`` but a broken pipe becomes :class:`OutputError` ("cannot write the output:
+    No space left on device"; exit 2 through the CLI). A broken pipe means the reader has all
+    it wanted: ``BrokenPipeError`` is raised for the command to stop quietly, or with
+    ``keep_going`` the rest of the output is dropped and the command runs to its end (``check``,
+    whose exit code is the verdict a CI job needs even when its output was cut short). Either
+    way ``out`` is then pointed at /dev/null (:func:`silence`).
+    """
+    return cast(TextIO, _GuardedOutput(out, keep_going))

@@ -33,20 +33,3 @@ def looks_like_sip(data: bytes | memoryview) -> bool:
     if not bytes(first).isalpha():  # RTP, RTCP, TLS, STUN... leave at the first byte
         return False
     return _REQUEST_LINE.match(bytes(data[:_MAX_LINE])) is not None
-
-
-def find_sip_start(data: bytes, start: int = 0) -> int:
-    """Offset of the first line at or after ``start`` that begins a SIP message, or -1.
-
-    Used to resynchronise a byte stream after a gap or junk: only line starts are considered.
-    """
-    pos = start
-    length = len(data)
-    while pos < length:
-        if looks_like_sip(data[pos : pos + _MAX_LINE]):
-            return pos
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            return -1
-        pos = nl + 1
-    return -1
