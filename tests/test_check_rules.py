@@ -370,7 +370,7 @@ def test_capture_without_sip_warns() -> None:
     (problem,) = evaluate([], no_sip=True).problems
     assert (problem.rule, problem.level, problem.kind) == ("no-sip", "warn", "capture")
     # Findings alone do not count as SIP; a malformed message does.
-    only_finding = evaluate([FindingRecord(finding("reason"))], no_sip=True)
+    only_finding = evaluate([FindingRecord(finding("reason", severity="info"))], no_sip=True)
     assert [p.rule for p in only_finding.problems] == ["no-sip"]
     malformed = MalformedRecord(1.0, 1, ALICE, BOB, "udp", "bad", b"X")
     assert [p.rule for p in evaluate([malformed], no_sip=True).problems] == ["malformed-sip"]
@@ -469,3 +469,128 @@ def test_response_problem_borrows_the_words_of_its_exchange_finding() -> None:
     assert (first.kind, first.text, first.frames) == ("unavailable", "unavailable text", (3,))
     assert (second.kind, second.remedy) == ("server-error", "server-error remedy")
     assert second.as_finding()["status"] == 500
+
+
+# -- other-findings and cut requests ------------------------------------------------------------
+
+
+def test_findings_no_rule_judges_are_other_findings_warnings() -> None:
+    records = [
+        FindingRecord(finding("warning-header", severity="warning", frames=[2])),
+        FindingRecord(finding("protocol-violation", severity="error", frames=[3])),
+        FindingRecord(finding("redirect", severity="warning", status=302, frames=[4])),
+        # info is normal behaviour worth knowing, never a problem on its own.
+        FindingRecord(finding("reason", severity="info", frames=[5])),
+        FindingRecord(finding("unregistered-option-tag", severity="info", frames=[6])),
+    ]
+    result = evaluate(records)
+    assert [(p.rule, p.level, p.kind, p.frames) for p in result.problems] == [
+        ("other-findings", "warn", "warning-header", (2,)),
+        ("other-findings", "warn", "protocol-violation", (3,)),
+        ("other-findings", "warn", "redirect", (4,)),
+    ]
+    assert result.problems[0].finding is records[0].data
+    config = parse_rules("", "r.toml")
+    assert judge("x.pcap", evaluate(records), config).outcome == "passed"
+    strict = judge("x.pcap", evaluate(records), config, strict=True)
+    assert (strict.outcome, len(strict.failures)) == ("failed", 3)
+
+
+def test_findings_a_rule_judges_are_not_reported_again() -> None:
+    records = [
+        # Judged harmless by extension-retry (the retry got a 2xx) although severity warning.
+        FindingRecord(
+            finding("bad-extension", severity="warning", retry={"cseq": 2, "status": 200})
+        ),
+        FindingRecord(finding("transfer", severity="warning", outcome="in-progress")),
+        # A 4xx: client-failure judges the response (a retried 401 is normal).
+        FindingRecord(finding("auth-challenge", severity="warning", status=401, method="INVITE")),
+        FindingRecord(finding("request-failed", severity="warning", status=486, method="INVITE")),
+    ]
+    assert evaluate(records).problems == []
+    # A rule turned off takes its findings with it.
+    off = evaluate(
+        [FindingRecord(finding("retransmissions"))], '[rules]\nretransmission-storm = "off"\n'
+    )
+    assert off.problems == []
+
+
+def test_other_findings_respect_allow_and_fold_nothing() -> None:
+    reason = finding("reason", severity="warning", method="INVITE", status=503, frames=[3])
+    records = [response(3, "503 Service Unavailable", 1), FindingRecord(reason)]
+    # The 503 and its Reason header are two things: both reported, in the order of judgement.
+    assert rules_of(evaluate(records)) == [
+        ("other-findings", "warn"),
+        ("server-or-global-failure", "fail"),
+    ]
+    allowed = evaluate(records, "[status]\nallow = { INVITE = [503] }\n")
+    assert allowed.problems == []
+
+
+def test_expectation_covers_other_findings_of_its_exchange() -> None:
+    records = [
+        FindingRecord(finding("transfer", outcome="failed", frames=[5, 6])),
+        FindingRecord(finding("reason", severity="warning", frames=[6])),
+        FindingRecord(finding("warning-header", severity="warning", frames=[9])),
+    ]
+    config = parse_rules(
+        '[[expect]]\ncapture = "x.pcap"\nkind = "transfer"\noutcome = "failed"\n', "r.toml"
+    )
+    verdict = judge("x.pcap", evaluate(records), config, strict=True)
+    assert [(p.rule, p.kind) for p in verdict.expected] == [
+        ("failed-transfer", "transfer"),
+        ("other-findings", "reason"),
+    ]
+    assert [(p.rule, p.kind) for p in verdict.failures] == [("other-findings", "warning-header")]
+
+
+def test_no_final_response_fails_on_timeouts_and_warns_on_cuts() -> None:
+    base = {"method": "INVITE", "timer": "B", "timeout": 32.0}
+    timed_out = finding_problem(finding("no-final-response", timed_out=True, **base))
+    assert timed_out is not None and timed_out.level == "fail"
+    assert timed_out.text == "no-final-response text"
+    # Without the field the finding is taken as a timeout, as before.
+    legacy = finding_problem(finding("no-final-response", **base))
+    assert legacy is not None and legacy.level == "fail"
+    cut = finding_problem(finding("no-final-response", timed_out=False, remedy="", **base))
+    assert cut is not None and (cut.rule, cut.level, cut.ceiling) == (
+        "no-final-response",
+        "warn",
+        "warn",
+    )
+    assert cut.text == (
+        "no-final-response text Not a timeout: the capture ended before Timer B (32 s, RFC 3261 "
+        "§17.1.1.2) could fire, so whether a final response would have come cannot be told (a "
+        "warning, which fails only under --strict)."
+    )
+    assert cut.remedy.startswith("Keep recording until every transaction has ended (Timer B")
+    # "fail" in [rules] cannot lift a cut above a warning; only --strict fails it.
+    records = [FindingRecord(finding("no-final-response", timed_out=False, **base))]
+    result = evaluate(records, '[rules]\nno-final-response = "fail"\n')
+    assert rules_of(result) == [("no-final-response", "warn")]
+    config = parse_rules("", "r.toml")
+    assert judge("x.pcap", evaluate(records), config).outcome == "passed"
+    assert judge("x.pcap", evaluate(records), config, strict=True).outcome == "failed"
+
+
+def test_omitted_cuts_do_not_fail_without_strict() -> None:
+    cuts = [
+        FindingRecord(finding("no-final-response", timed_out=False, call_id=f"c{n}", frames=[n]))
+        for n in range(MAX_PROBLEMS_PER_RULE + 5)
+    ]
+    result = evaluate(cuts)
+    assert (result.omitted["no-final-response"], result.omitted_failing["no-final-response"]) == (
+        5,
+        0,
+    )
+    config = parse_rules("", "r.toml")
+    verdict = judge("x.pcap", result, config)
+    assert (verdict.outcome, verdict.failure_count) == ("passed", 0)
+    assert judge("x.pcap", evaluate(cuts), config, strict=True).outcome == "failed"
+    timeouts = [
+        FindingRecord(finding("no-final-response", timed_out=True, call_id=f"c{n}", frames=[n]))
+        for n in range(MAX_PROBLEMS_PER_RULE + 5)
+    ]
+    result = evaluate(timeouts)
+    assert result.omitted_failing["no-final-response"] == 5
+    assert judge("x.pcap", result, config).failure_count == MAX_PROBLEMS_PER_RULE + 5

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from sipwatch.check.rules import (
+    ACTION_SEVERITIES,
     ALLOWABLE,
+    FINDING_RULES,
     MAX_PROBLEMS_PER_RULE,
     RULES_BY_ID,
     Evaluation,
@@ -23,7 +25,9 @@ from sipwatch.check.rules import (
     as_int,
     finding_problem,
     fold,
+    lower_level,
     malformed_problem,
+    unjudged_problem,
 )
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record
 
@@ -186,6 +190,8 @@ class RuleEngine:
                     as_int(finding.get("cseq")) or 0,
                 )
                 explained.setdefault(key, []).append(finding)
+            if not self._judged(finding) and finding.get("severity") in ACTION_SEVERITIES:
+                raw.append(unjudged_problem(finding))
         for final in self._finals.values():
             problem = self._status_problem(final)
             if problem is not None:
@@ -213,16 +219,46 @@ class RuleEngine:
         kept: list[Problem] = []
         per_rule: Counter[str] = Counter()
         omitted: Counter[str] = Counter()
+        omitted_failing: Counter[str] = Counter()
         for problem in problems:
             per_rule[problem.rule] += 1
             if per_rule[problem.rule] > MAX_PROBLEMS_PER_RULE:
                 omitted[problem.rule] += 1
+                if problem.level == "fail":
+                    omitted_failing[problem.rule] += 1
             else:
                 kept.append(problem)
         extra_malformed = self._malformed_count - len(self._malformed)
-        if extra_malformed > 0 and self.config.setting("malformed-sip", "fail") != "off":
+        malformed_setting = self.config.setting("malformed-sip", "fail")
+        if extra_malformed > 0 and malformed_setting != "off":
             omitted["malformed-sip"] += extra_malformed
-        return Evaluation(kept, list(self._findings), self._malformed_count, omitted)
+            if malformed_setting == "fail":
+                omitted_failing["malformed-sip"] += extra_malformed
+        return Evaluation(
+            kept, list(self._findings), self._malformed_count, omitted, omitted_failing
+        )
+
+    def _judged(self, finding: Mapping[str, Any]) -> bool:
+        """Whether a rule other than ``other-findings`` reads this finding.
+
+        The finding rules read their kinds whatever they conclude. The response rules read
+        every final response >= 400 (``server-or-global-failure``, ``client-failure``,
+        ``extension-retry``, with their exemptions for challenges met and cancelled INVITEs)
+        and every denied one, so a finding that explains such a response is theirs. Turning one
+        of these rules off leaves its findings unreported, as it should.
+        """
+        kind = finding.get("kind")
+        if kind in FINDING_RULES:
+            return True
+        if kind not in _RESPONSE_KINDS:
+            return False
+        status = as_int(finding.get("status"))
+        if status is None:
+            return False
+        method = finding.get("method")
+        return status >= 400 or (
+            isinstance(method, str) and self.config.status.denied(method, status)
+        )
 
     def _configure(self, problems: list[Problem]) -> list[Problem]:
         """Apply ``[status] allow`` and the per-rule levels of ``[rules]``."""
@@ -240,7 +276,7 @@ class RuleEngine:
             setting = self.config.setting(problem.rule, RULES_BY_ID[problem.rule].level)
             if setting == "off":
                 continue
-            problem.level = setting
+            problem.level = lower_level(setting, problem.ceiling)
             result.append(problem)
         return result
 

@@ -35,6 +35,8 @@ class RuleResult:
     problems: list[Problem]
     omitted: int
     strict: bool
+    #: How many of the omitted problems are at level ``fail`` (the rest are warnings).
+    omitted_failing: int = 0
 
     @property
     def failures(self) -> list[Problem]:
@@ -53,7 +55,7 @@ class RuleResult:
 
     @property
     def outcome(self) -> RuleOutcome:
-        if self.failures or (self.omitted and (self.level == "fail" or self.strict)):
+        if self.failures or self.omitted_failing or (self.omitted and self.strict):
             return "failed"
         if self.warnings or self.omitted:
             return "warned"
@@ -186,18 +188,19 @@ def judge(
             or bool(covered_frames.intersection(problem.frames))
             or (covers_malformed and problem.rule == "malformed-sip")
         )
-    rules = [
-        RuleResult(
-            rule,
-            level,
-            [p for p in evaluation.problems if p.rule == rule.id],
-            evaluation.omitted.get(rule.id, 0)
-            if not (covers_malformed and rule.id == "malformed-sip")
-            else 0,
-            strict,
+    rules: list[RuleResult] = []
+    for rule, level in active_rules(config):
+        uncounted = covers_malformed and rule.id == "malformed-sip"
+        rules.append(
+            RuleResult(
+                rule,
+                level,
+                [p for p in evaluation.problems if p.rule == rule.id],
+                0 if uncounted else evaluation.omitted.get(rule.id, 0),
+                strict,
+                0 if uncounted else evaluation.omitted_failing.get(rule.id, 0),
+            )
         )
-        for rule, level in active_rules(config)
-    ]
     return CaptureVerdict(
         capture,
         rules,
