@@ -95,7 +95,7 @@ def _frames(
     default_link = netmon_linktype(media)
     size = len(data)
     number = 0
-    last_ts = 0.0
+    last_ts = before_last = 0.0
     for index, off in enumerate(offsets, 1):
         if off + rec_len > size:
             stats.truncated = True
@@ -118,9 +118,7 @@ def _frames(
                     ts = (ticks - _FILETIME_UNIX_EPOCH) / 1e7
         number = index
         if ts < last_ts:
-            stats.count(
-                "timestamp-backwards", f"record {number}: timestamp goes backwards ({ts:.6f})"
-            )
-        last_ts = ts
+            stats.time_went_back(number, ts, last_ts, before_last)
+        before_last, last_ts = last_ts, ts
         stats.frames = number
         yield Frame(ts, link, data[begin:end], number, orig)
