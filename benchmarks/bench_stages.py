@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 t0 = time.process_time()
 from sipwatch.capture.readers import open_capture  # noqa: E402
-from sipwatch.pipeline import Pipeline, PipelineOptions  # noqa: E402
+from sipwatch.pipeline import Pipeline, PipelineOptions, collector_tuned  # noqa: E402
 from sipwatch.render.jsonl import JsonlRenderer  # noqa: E402
 
 IMPORT_S = time.process_time() - t0
@@ -120,9 +120,11 @@ def stage_correlate(path: str) -> int:
         items = _PARSED[path] = _parsed(path)
     corr = Correlation(PipelineOptions(), Summary())
     start = time.process_time()
-    for seg, (ts, frame, src, dst, transport), msg in items:
-        corr.message(MessageRecord(ts, frame, src, dst, transport, msg), seg)  # type: ignore[arg-type]
-    corr.finish(1e12)
+    with collector_tuned():  # as Pipeline.run does
+        for seg, (ts, frame, src, dst, transport), msg in items:
+            record = MessageRecord(ts, frame, src, dst, transport, msg)  # type: ignore[arg-type]
+            corr.message(record, seg.src, seg.dst)  # type: ignore[attr-defined]
+        corr.finish(1e12)
     stage_correlate.elapsed = time.process_time() - start  # type: ignore[attr-defined]
     return len(items)
 

@@ -36,6 +36,9 @@ class Correlation:
             registered_option_tags=kb.registered_option_tags,
         )
         self._annotator = Annotator(kb, lang=options.lang, explain=options.explain)
+        #: The filter is built once per run; when it is empty (the usual case) the per-message
+        #: path skips asking it (``MessageFilter.active`` is a property over five fields).
+        self._filtering = options.filter.active
 
     def message(self, record: MessageRecord, src: Endpoint, dst: Endpoint) -> list[Record]:
         """Events for one message, in order: findings due before it, the message, findings after.
@@ -48,7 +51,7 @@ class Correlation:
         if len(events) == 1 and type(events[0]) is MessageInfo:
             # The common case (no finding due or completed), without the general loop.
             self._apply(record, events[0])
-            if self._options.filter.accepts(record):
+            if not self._filtering or self._options.filter.accepts(record):
                 self._summary.shown += 1
                 return [record]
             return []

@@ -99,22 +99,25 @@ class Annotator:
         self, msg: SipMessage, info: MessageInfo | None = None
     ) -> Annotation | None:
         """The annotation of one message line, or None when ``explain`` leaves it bare."""
-        if self.explain == "none":
+        explain = self.explain
+        if explain == "none":
             return None
         notes = info.notes if info is not None else ()
-        copy = info is not None and (info.retransmission or info.copy_of is not None)
-        flagged = info is not None and info.problem
         if msg.kind == "response":
             entry = self.kb.response_or_class(msg.status)
             if entry is None:
                 return None
+            copy = info is not None and (info.retransmission or info.copy_of is not None)
+            # The cheap tests first (this runs for every response); a message without notes
+            # is never flagged.
             wanted = (
-                self.explain == "all"
-                or flagged
+                explain == "all"
                 or (not copy and (msg.status >= 300 or not entry.registered))
+                or (bool(notes) and info is not None and info.problem)
             )
             return self._response(msg, entry, info, notes) if wanted else None
-        if not notes or not (self.explain == "all" or flagged):
+        # A request gets an annotation only for its notes (most have none).
+        if not notes or not (explain == "all" or (info is not None and info.problem)):
             return None
         worst = _worst(notes)
         assert worst is not None

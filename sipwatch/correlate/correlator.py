@@ -149,8 +149,17 @@ class Correlator:
         """One message. Returns findings due before ``ts``, its MessageInfo, then findings it
         completed (see :mod:`sipwatch.correlate.events` for the ordering contract)."""
         reporter = self._reporter
+        before: list[Event]
         if ts > self._now or reporter.findings or self._deadlines.due(self._now):
-            before: list[Event] = list(self._advance(ts))
+            # :meth:`_advance`, without its list copy: this runs for nearly every message.
+            if ts > self._now:
+                self._now = self._router.now = ts
+            if self._deadlines.due(self._now):
+                reporter.notes.clear()
+                self._deadlines.pop_due(self._now)
+            before = []
+            if reporter.findings:
+                before.extend(reporter.take_findings())
         else:  # nothing can fire and nothing is pending: :meth:`_advance` would do nothing
             before = []
         self.stats.messages += 1
@@ -211,30 +220,9 @@ class Correlator:
     def _message(
         self, ts: float, frame: int, src: Endpoint, dst: Endpoint, transport: str, msg: SipMessage
     ) -> MessageInfo:
-        view = self._router.route(ts, frame, src, dst, msg)
-        state = None
-        f = view.facts
-        if f.to_tag and f.from_tag:
-            dialog = self._dialogs.state(f.call_id, f.from_tag, f.to_tag)
-            state = dialog.value if dialog is not None else None
-        if view.retransmission:
+        info = self._router.route(ts, frame, src, dst, transport, msg)
+        if info.retransmission:
             self.stats.retransmissions += 1
-        notes = self._reporter.notes
-        ex = view.exchange
-        return MessageInfo(
-            ts,
-            frame,
-            src,
-            dst,
-            transport,
-            msg,
-            view.key,
-            ex.label if ex is not None else "",
-            view.retransmission,
-            view.retransmission_of,
-            view.hop,
-            view.copy_of,
-            state,
-            view.answers,
-            self._reporter.take_notes() if notes else (),
-        )
+        if self._reporter.notes:
+            info.notes = self._reporter.take_notes()
+        return info

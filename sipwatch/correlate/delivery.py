@@ -106,9 +106,14 @@ def _worst_response(ex: Exchange) -> tuple[Transaction | None, int, int]:
     """(transaction, status, retransmissions) of the most repeated final response on one hop."""
     best: tuple[Transaction | None, int, int] = (None, 0, 0)
     for tx in ex.transactions:
-        for (status, _, _), seen in tx.responses.items():
-            if status >= 200 and seen.copies - 1 > best[2]:
-                best = (tx, status, seen.copies - 1)
+        counts = tx.response_copies
+        if counts is None:
+            continue  # every response was seen once
+        for ident in tx.responses:  # first-seen order, so ties go to the earlier response
+            status = ident[0]
+            retransmissions = counts.get(ident, 1) - 1
+            if status >= 200 and retransmissions > best[2]:
+                best = (tx, status, retransmissions)
     return best
 
 

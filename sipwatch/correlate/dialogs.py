@@ -241,19 +241,22 @@ class DialogTracker:
         return self.idle
 
     def _arm(self, dialog: Dialog, ts: float) -> None:
-        due = ts + self._lifetime(dialog)
+        lifetime = self._lifetime(dialog)
+        due = ts + lifetime
         if dialog.timer is not None and not dialog.timer.cancelled:
             if dialog.timer.due <= due:
                 return  # re-checked when it fires (lazy: no heap churn per message)
             self._deadlines.cancel(dialog.timer)
-        dialog.timer = self._deadlines.schedule_for(due, self._expire_cb, dialog)
+        dialog.timer = self._deadlines.schedule_in(ts, lifetime, self._expire_cb, dialog)
 
     def _expire(self, dialog: Dialog, now: float) -> None:
         if self._dialogs.get(dialog.key) is not dialog:
             return
-        due = dialog.last_ts + self._lifetime(dialog)
-        if due > now:
-            dialog.timer = self._deadlines.schedule_for(due, self._expire_cb, dialog)
+        lifetime = self._lifetime(dialog)
+        if dialog.last_ts + lifetime > now:
+            dialog.timer = self._deadlines.schedule_in(
+                dialog.last_ts, lifetime, self._expire_cb, dialog
+            )
             return
         self._remove(dialog)
         if dialog.state is not DialogState.TERMINATED:

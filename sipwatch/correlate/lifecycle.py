@@ -95,8 +95,9 @@ class Lifecycle:
 
     def opened(self, ex: Exchange, ts: float) -> None:
         """A new exchange: arm Timer B/F (moved to Timer C by provisionals, see provisional)."""
-        ex.deadline = ts + self.timing.transaction_timeout
-        ex.timer_due = self._deadlines.schedule_for(ex.deadline, self._on_timeout_cb, ex)
+        timeout = self.timing.transaction_timeout
+        ex.deadline = ts + timeout
+        ex.timer_due = self._deadlines.schedule_in(ts, timeout, self._on_timeout_cb, ex)
 
     def provisional(self, ex: Exchange, ts: float) -> None:
         """RFC 3261 §17.1.1.2: a provisional moves an INVITE to Proceeding, where Timer B no
@@ -108,24 +109,33 @@ class Lifecycle:
         """The first final response of the exchange: settle a little later."""
         if not ex.settled:
             self._deadlines.cancel(ex.timer_due)
-            ex.timer_due = self._deadlines.schedule_for(
-                ts + self.timing.settle, self._on_settle_cb, ex
+            ex.timer_due = self._deadlines.schedule_in(
+                ts, self.timing.settle, self._on_settle_cb, ex
             )
 
     def step_tx(
         self, tx: Transaction, event: TxInput, ts: float, frame: int | None
     ) -> TxAction | None:
         """Move a transaction through its table; a missing pair is reported, not raised."""
+        state = tx.state
+        found: Transition[InviteState, TxAction] | Transition[NonInviteState, TxAction] | None
+        if isinstance(state, InviteState):
+            found = INVITE_TABLE.find(state, event)
+        else:
+            found = NON_INVITE_TABLE.find(state, event)
+        if found is not None:  # the common case: a listed pair
+            tx.state = found.next_state
+            return found.action
         step: (
             Transition[InviteState, TxAction]
             | Transition[NonInviteState, TxAction]
             | Violation[InviteState, TxInput]
             | Violation[NonInviteState, TxInput]
         )
-        if isinstance(tx.state, InviteState):
-            step = INVITE_TABLE.step(tx.state, event)
+        if isinstance(state, InviteState):
+            step = INVITE_TABLE.step(state, event)
         else:
-            step = NON_INVITE_TABLE.step(tx.state, event)
+            step = NON_INVITE_TABLE.step(state, event)
         if isinstance(step, Violation):
             ex = tx.exchange
             self._reporter.violation(
@@ -195,8 +205,8 @@ class Lifecycle:
 
     def _schedule_close(self, ex: Exchange, now: float) -> None:
         self._deadlines.cancel(ex.timer_close)
-        ex.timer_close = self._deadlines.schedule_for(
-            max(now, ex.last_ts) + LINGER, self._on_close_timer_cb, ex
+        ex.timer_close = self._deadlines.schedule_in(
+            max(now, ex.last_ts), LINGER, self._on_close_timer_cb, ex
         )
 
     def _on_close_timer(self, ex: Exchange, now: float) -> None:
@@ -283,8 +293,8 @@ class Lifecycle:
             ex.held = kind
             if kind == "auth":
                 auth.extend_chain(ex)
-            ex.timer_retry = self._deadlines.schedule_for(
-                now + self.timing.retry_window, self._on_retry_window_cb, ex
+            ex.timer_retry = self._deadlines.schedule_in(
+                now, self.timing.retry_window, self._on_retry_window_cb, ex
             )
             return
         finding = self._build(ex, kind)

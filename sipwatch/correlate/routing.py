@@ -16,13 +16,12 @@ RFC 3261 rules applied here (the keys themselves are in :mod:`sipwatch.correlate
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Final
 
 from sipwatch.correlate.context import Reporter, offset
 from sipwatch.correlate.diagnose import response_note
 from sipwatch.correlate.dialogs import DialogInput, DialogTracker
-from sipwatch.correlate.events import CorrelatorStats, Endpoint, RequestRef, new_request_ref
+from sipwatch.correlate.events import CorrelatorStats, Endpoint, MessageInfo, new_request_ref
 from sipwatch.correlate.lifecycle import Lifecycle
 from sipwatch.correlate.limits import Limits
 from sipwatch.correlate.observe import HeaderObserver
@@ -35,7 +34,6 @@ from sipwatch.correlate.transactions import (
     Facts,
     InviteState,
     NonInviteState,
-    ResponseSeen,
     Transaction,
     TxAction,
     TxInput,
@@ -72,19 +70,43 @@ class Router:
         self._life = life
         self._retry_index = retry_index
         self._observer = HeaderObserver(reporter, stats, registered_option_tags, limits.memo)
+        #: The exchange of the message being routed (None: it has none), set by the handlers.
+        self.current: Exchange | None = None
 
-    def route(self, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage) -> View:
-        """File one message; what was learnt about it is in the returned :class:`View`."""
+    def route(
+        self,
+        ts: float,
+        frame: int,
+        src: Endpoint,
+        dst: Endpoint,
+        transport: str,
+        msg: SipMessage,
+    ) -> MessageInfo:
+        """File one message; what was learnt about it is in the returned :class:`MessageInfo`
+        (the caller adds the notes).
+
+        The handlers fill the MessageInfo in place (one object per message: a separate record of
+        what they learnt, copied into a MessageInfo afterwards, cost an allocation and fifteen
+        attribute copies per message) and leave the message's exchange in :attr:`current`.
+        """
         facts = message_facts(msg)
-        view = View(facts.tx_key, facts)
+        info = MessageInfo(ts, frame, src, dst, transport, msg, facts.tx_key, "")
+        self.current = None
         if msg.kind == "request":
             if facts.method == "ACK":  # the request method, upper-cased
-                self._ack(view, ts, frame, src, dst, msg)
+                self._ack(info, facts, ts, frame, src, dst, msg)
             else:
-                self._request(view, ts, frame, src, dst, msg)
+                self._request(info, facts, ts, frame, src, dst, msg)
         else:
-            self._response(view, ts, frame, src, dst, msg)
-        return view
+            self._response(info, facts, ts, frame, src, dst, msg)
+        ex = self.current
+        if ex is not None:
+            info.exchange = ex.name or ex.label
+        if facts.to_tag and facts.from_tag:
+            dialog = self._dialogs.state(facts.call_id, facts.from_tag, facts.to_tag)
+            if dialog is not None:
+                info.dialog_state = dialog.value
+        return info
 
     def _exchange_for(self, key: ExchangeKey, ts: float) -> tuple[Exchange, bool]:
         ex = self._exchanges.get(key)
@@ -135,18 +157,25 @@ class Router:
     # -- requests ------------------------------------------------------------------------------
 
     def _request(
-        self, view: View, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage
+        self,
+        view: MessageInfo,
+        f: Facts,
+        ts: float,
+        frame: int,
+        src: Endpoint,
+        dst: Endpoint,
+        msg: SipMessage,
     ) -> None:
         tx = None
-        for copy in self._exchanges.transactions(view.key):
+        for copy in self._exchanges.transactions(view.transaction):
             if copy.src == src and copy.dst == dst:
                 tx = copy
                 break
         if tx is None:
-            ex, _ = self._exchange_for(view.facts.ex_key, ts)
-            tx = self._new_transaction(view.key, ex, src, dst, view.facts.via_count)
+            ex, _ = self._exchange_for(f.ex_key, ts)
+            tx = self._new_transaction(view.transaction, ex, src, dst, f.via_count)
         ex = tx.exchange
-        view.exchange, view.hop = ex, tx.hop
+        self.current, view.hop = ex, tx.hop
         ex.last_ts = max(ex.last_ts, ts)
         self._add_frame(ex, frame)
         if tx.request_frame is not None:
@@ -159,17 +188,17 @@ class Router:
             self._life.step_tx(tx, TxInput.REQUEST, ts, frame)
             return
         tx.request_frame, tx.request_ts, tx.request_copies = frame, ts, 1
-        tx.via_count = view.facts.via_count
+        tx.via_count = f.via_count
         self._life.step_tx(tx, TxInput.REQUEST, ts, frame)
         if ex.request_frame is not None:
             self.stats.hop_copies += 1
             view.copy_of = ex.request_frame
             self._reporter.note(
                 f"same {ex.method} as frame {ex.request_frame} on another hop "
-                f"({offset(ts, ex.request_ts)}, {view.facts.via_count} Via)"
+                f"({offset(ts, ex.request_ts)}, {f.via_count} Via)"
             )
             return
-        self._first_request(ex, view.facts, ts, frame, src, dst, msg)
+        self._first_request(ex, f, ts, frame, src, dst, msg)
 
     def _first_request(
         self,
@@ -276,9 +305,16 @@ class Router:
     # -- ACK -----------------------------------------------------------------------------------
 
     def _ack(
-        self, view: View, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage
+        self,
+        view: MessageInfo,
+        f: Facts,
+        ts: float,
+        frame: int,
+        src: Endpoint,
+        dst: Endpoint,
+        msg: SipMessage,
     ) -> None:
-        copies = self._exchanges.transactions(view.key)
+        copies = self._exchanges.transactions(view.transaction)
         tx = copies[0] if copies else None
         for copy in copies:
             if copy.src == src and copy.dst == dst:
@@ -287,7 +323,7 @@ class Router:
         if tx is not None and (tx.final is None or tx.final >= 300):
             # RFC 3261 §17.1.1.3: the ACK for a non-2xx is part of the INVITE transaction.
             ex = tx.exchange
-            view.exchange, view.hop = ex, tx.hop
+            self.current, view.hop = ex, tx.hop
             ex.last_ts = max(ex.last_ts, ts)
             self._add_frame(ex, frame)
             if tx.ack_frame is not None:
@@ -309,7 +345,6 @@ class Router:
                     self._reporter.note(f"same ACK as frame {ex.ack_frame} on another hop")
             return
         # RFC 3261 §13.2.2.4: the ACK for a 2xx is its own transaction, sent end to end.
-        f = view.facts
         invite = self._exchanges.get((f.call_id, f.cseq, "INVITE", f.from_tag))
         if invite is None:
             if f.to_tag and f.from_tag:
@@ -317,10 +352,10 @@ class Router:
             self._reporter.note("ACK for an INVITE that is not in the capture")
             return
         ex = invite
-        view.exchange = ex
+        self.current = ex
         ex.last_ts = max(ex.last_ts, ts)
         self._add_frame(ex, frame)
-        ident = (view.key, src, dst)
+        ident = (view.transaction, src, dst)
         if ex.ack_ids is None:
             ex.ack_ids = {}
         first = ex.ack_ids.get(ident)
@@ -357,22 +392,29 @@ class Router:
     # -- responses -------------------------------------------------------------------------------
 
     def _response(
-        self, view: View, ts: float, frame: int, src: Endpoint, dst: Endpoint, msg: SipMessage
+        self,
+        view: MessageInfo,
+        f: Facts,
+        ts: float,
+        frame: int,
+        src: Endpoint,
+        dst: Endpoint,
+        msg: SipMessage,
     ) -> None:
-        copies = self._exchanges.transactions(view.key)
+        copies = self._exchanges.transactions(view.transaction)
         tx = copies[0] if copies else None
         for copy in copies:
             if copy.src == dst and copy.dst == src:
                 tx = copy
                 break
         if tx is None:
-            ex, new = self._exchange_for(view.facts.ex_key, ts)
+            ex, new = self._exchange_for(f.ex_key, ts)
             if new:
                 self.stats.orphan_responses += 1
                 self._reporter.note("response to a request that is not in the capture")
-            tx = self._new_transaction(view.key, ex, dst, src, view.facts.via_count)
+            tx = self._new_transaction(view.transaction, ex, dst, src, f.via_count)
         ex = tx.exchange
-        view.exchange, view.hop = ex, tx.hop
+        self.current, view.hop = ex, tx.hop
         ex.last_ts = max(ex.last_ts, ts)
         self._add_frame(ex, frame)
         ref_frame = tx.request_frame if tx.request_frame is not None else ex.request_frame
@@ -380,18 +422,21 @@ class Router:
         if ref_frame is not None and ref_ts is not None:
             view.answers = new_request_ref(ex.method, ex.cseq, ref_frame, ref_ts)
         status = msg.status
-        to_tag = view.facts.to_tag
+        to_tag = f.to_tag
         rseq = msg.index.get("rseq")  # RFC 3262 §7.1: each reliable 1xx is its own response
         ident = (status, to_tag, msg.headers[rseq[0]][1].strip() if rseq else "")
-        seen = tx.responses.get(ident)
-        if seen is not None:
-            seen.copies += 1
-            view.retransmission, view.retransmission_of = True, seen.frame
-            self._reporter.note(f"retransmission #{seen.copies - 1} of frame {seen.frame}")
+        first = tx.responses.get(ident)
+        if first is not None:
+            counts = tx.response_copies
+            if counts is None:
+                counts = tx.response_copies = {}
+            count = counts[ident] = counts.get(ident, 1) + 1
+            view.retransmission, view.retransmission_of = True, first
+            self._reporter.note(f"retransmission #{count - 1} of frame {first}")
             self._life.step_tx(tx, response_input(status), ts, frame)
             return
         if len(tx.responses) < self.limits.hops * 2:
-            tx.responses[ident] = ResponseSeen(frame, ts)
+            tx.responses[ident] = frame
         action = self._life.step_tx(tx, response_input(status), ts, frame)
         if action is TxAction.LATE:
             self._reporter.note(
@@ -481,20 +526,6 @@ class Router:
         if note is not None:
             self._reporter.notes.append(note)
         self._observer.observe(ex, msg, ts, frame, src)
-
-
-@dataclass(slots=True)
-class View:
-    """What the handlers learnt about the message being processed, for its MessageInfo."""
-
-    key: str
-    facts: Facts
-    exchange: Exchange | None = None
-    retransmission: bool = False
-    retransmission_of: int | None = None
-    hop: int = 1
-    copy_of: int | None = None
-    answers: RequestRef | None = None
 
 
 def _event_package(msg: SipMessage) -> str:

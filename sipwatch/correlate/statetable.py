@@ -71,6 +71,11 @@ class StateTable(Generic[S, I, A]):
             return Violation(self.name, state, event)
         return found
 
+    def find(self, state: S, event: I) -> Transition[S, A] | None:
+        """Like :meth:`step`, with None for a missing pair (hot paths then skip the isinstance
+        check that tells a Violation apart, and build one only when they need it)."""
+        return self._by_id.get((id(state), id(event)))
+
     def allows(self, state: S, event: I) -> bool:
         return (state, event) in self.table
 

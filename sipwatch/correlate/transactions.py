@@ -238,12 +238,18 @@ def fast_param(value: str, name: str) -> str:
     at = lowered.find(f";{name}=", gt + 1 if gt >= 0 else 0)
     if at < 0:
         return header_param(value, name) or ""
-    begin = at + len(name) + 2
-    end = begin
-    length = len(value)
-    while end < length and value[end] not in "; \t":
-        end += 1
-    return value[begin:end]
+    # The value ends at the next ";", space or tab. Three C-level finds instead of a Python
+    # loop over its characters: 0.4 instead of 3.3 µs for a sipp branch (which made this the
+    # costliest part of message_facts).
+    rest = value[at + len(name) + 2 :]
+    for stop in _PARAM_STOPS:
+        end = rest.find(stop)
+        if end >= 0:
+            rest = rest[:end]
+    return rest
+
+
+_PARAM_STOPS: Final = (";", " ", "\t")
 
 
 #: From/To values -> tag, and top Via values -> (branch, ``branch|sent-by|`` key prefix or ""),
@@ -326,15 +332,6 @@ def exchange_key(msg: SipMessage) -> ExchangeKey:
 
 
 @dataclass(slots=True, eq=False)
-class ResponseSeen:
-    """One distinct response on one hop; later identical copies are retransmissions."""
-
-    frame: int
-    ts: float
-    copies: int = 1
-
-
-@dataclass(slots=True, eq=False)
 class Transaction:
     """One hop's copy of an exchange (see module docstring)."""
 
@@ -349,7 +346,12 @@ class Transaction:
     request_frame: int | None = None
     request_ts: float | None = None
     request_copies: int = 0
-    responses: dict[tuple[int, str, str], ResponseSeen] = field(default_factory=dict)
+    #: (status, To tag, RSeq) of each distinct response on this hop -> frame of its first copy;
+    #: later identical copies are retransmissions.
+    responses: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    #: How many copies of each response seen more than once (made by the first retransmission:
+    #: most responses are sent once, and a per-response record cost ~90 bytes for 32 s).
+    response_copies: dict[tuple[int, str, str], int] | None = None
     final: int | None = None
     final_frame: int | None = None
     final_ts: float | None = None
@@ -426,25 +428,17 @@ class Exchange:
     #: The request carried a To tag: it is sent inside a dialog, so it cannot form one (§12.1).
     in_dialog: bool = False
 
-    @property
-    def call_id(self) -> str:
-        return self.key[0]
+    # The parts of ``key``, as attributes: every handler reads them, several times per message,
+    # and a property call costs several times an attribute read (8 bytes each per exchange).
+    call_id: str = field(init=False)
+    cseq: int = field(init=False)
+    method: str = field(init=False)
+    from_tag: str = field(init=False)
+    invite: bool = field(init=False)
 
-    @property
-    def cseq(self) -> int:
-        return self.key[1]
-
-    @property
-    def method(self) -> str:
-        return self.key[2]
-
-    @property
-    def from_tag(self) -> str:
-        return self.key[3]
-
-    @property
-    def invite(self) -> bool:
-        return self.method == "INVITE"
+    def __post_init__(self) -> None:
+        self.call_id, self.cseq, self.method, self.from_tag = self.key
+        self.invite = self.method == "INVITE"
 
     @property
     def label(self) -> str:
