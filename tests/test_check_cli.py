@@ -160,8 +160,9 @@ DEFAULT_VERDICTS: dict[str, tuple[int, str | None, str | None, int]] = {
     "bad-extension-proxy.pcap": (0, None, "other-findings", 1),
     "bad-extension-uas.pcap": (0, None, "other-findings", 1),
     "extension-required.pcap": (0, None, None, 0),  # 421 then a successful retry
-    # The capture ends 31.5 s after the INVITE, before Timer B (32 s): not a timeout.
-    "invite-unanswered.pcap": (0, None, "no-final-response", 1),
+    # The INVITE's whole Timer A schedule went unanswered (the last retransmission is T1
+    # before Timer B, and the capture ends with it): a timeout.
+    "invite-unanswered.pcap": (1, "no-final-response", None, 1),
     "transfer-declined.pcap": (1, "failed-transfer", None, 1),
     "transfer-failed.pcap": (1, "failed-transfer", None, 1),
     "transfer-no-notify.pcap": (1, "failed-transfer", None, 1),
@@ -352,7 +353,7 @@ def test_expected_capture_only_covers_its_own_exchange(tmp_path: Path) -> None:
 
 def test_ignore_call_ids(tmp_path: Path) -> None:
     capture = str(CAPTURES / "invite-unanswered.pcap")
-    assert run(capture, "--strict").exit_code == 1  # the INVITE cut by the end of the capture
+    assert run(capture, "--strict").exit_code == 1  # the unanswered INVITE
     rules = rules_file(tmp_path, 'strict = true\nignore_call_ids = ["1-"]\n')
     code, lines = jsonl(capture, "--rules", rules)
     assert code == 0 and problems(lines) == []
@@ -572,12 +573,8 @@ def test_junit_report_of_failures(tmp_path: Path) -> None:
 def test_markdown_report(tmp_path: Path) -> None:
     target = tmp_path / "summary.md"
     captures = [str(CAPTURES / n) for n in ("auth-challenge.pcap", "invite-unanswered.pcap")]
-    assert run(*captures, "--markdown", str(target)).exit_code == 0
-    text = target.read_text()
-    # Without --strict the INVITE cut by the end of the capture is a warning, folded away.
-    assert f"| ✅ | {captures[1]} | 0 | 1 | 0 | 7 |" in text
-    assert "<details><summary>Warnings (1)</summary>" in text
-    assert run(*captures, "--strict", "--markdown", str(target)).exit_code == 1
+    # The INVITE went unanswered through its whole Timer A schedule: a timeout, which fails.
+    assert run(*captures, "--markdown", str(target)).exit_code == 1
     text = target.read_text()
     assert text.startswith("## ❌ sipwatch check: 1 passed, 1 failed\n")
     assert f"| ✅ | {captures[0]} | 0 | 0 | 0 | 16 |" in text

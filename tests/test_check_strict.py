@@ -140,13 +140,29 @@ def test_other_findings_can_be_turned_off_or_made_to_fail(tmp_path: Path) -> Non
     assert found(lines) == [("other-findings", "fail", "fail", "unregistered-option-tag")]
 
 
-def test_warning_headers_of_a_public_capture_fail_only_under_strict() -> None:
-    # dtmfsipinfo.pcap: five responses carry a Warning header (no rule reads Warning headers).
-    capture = str(public_capture("dtmfsipinfo.pcap"))
+def test_unread_findings_of_a_public_capture_fail_only_under_strict() -> None:
+    # ipv6frag.pcap: Require carries the misspelt, unregistered 'precondtion' (no rule reads
+    # option tags); sip_sctp.pcap: a Reason header beside a 4xx the client-failure rule warns on.
+    capture = str(public_capture("ipv6frag.pcap"))
     code, lines = jsonl(capture)
     assert code == 0
-    assert found(lines) == [("other-findings", "warn", "warn", "warning-header")] * 5
+    assert found(lines) == [("other-findings", "warn", "warn", "unregistered-option-tag")]
     assert jsonl(capture, "--strict")[0] == 1
+    capture = str(public_capture("sip_sctp.pcap"))
+    code, lines = jsonl(capture)
+    assert code == 0
+    assert found(lines) == [
+        ("client-failure", "warn", "warn", "request-failed"),
+        ("other-findings", "warn", "warn", "reason"),
+    ]
+    assert jsonl(capture, "--strict")[0] == 1
+
+
+def test_informational_warning_headers_are_not_problems() -> None:
+    # dtmfsipinfo.pcap: 100 Trying responses carry Kamailio's 392 debug Warning: free text on a
+    # provisional response rejects nothing (RFC 3261 §20.43), so even --strict passes it.
+    capture = str(public_capture("dtmfsipinfo.pcap"))
+    assert jsonl(capture, "--strict")[0] == 0
 
 
 # -- no-final-response: timeouts fail, capture-end cuts warn -----------------------------------

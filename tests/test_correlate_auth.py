@@ -99,14 +99,41 @@ def test_credentials_refused_with_403() -> None:
     assert run.findings("request-failed") != []  # the 403 itself is reported too
 
 
-def test_retry_after_challenge_needs_higher_cseq_same_call_and_from_tag() -> None:
+def test_retry_needs_the_same_call_id() -> None:
     run = Run()
     req = request("REGISTER", 1)
     run.send(0.0, UAC, UAS, req)
     challenge(run, 0.01, req)
-    other = request("REGISTER", 2, from_tag="zz", extra=creds())  # another UA instance
+    other = request("REGISTER", 2, call_id="call-2", extra=creds())  # another registration
     run.send(0.05, UAC, UAS, other)
     run.send(0.06, UAS, UAC, response(other, 200))
     run.finish(100.0)
+    assert run.only("auth-challenge").get("retry") is None
+
+
+def test_retry_outside_a_dialog_may_change_its_from_tag() -> None:
+    """public aaa.pcap: the UA picks a new From tag for every REGISTER (RFC 3261 §8.1.1.3), its
+    retry with credentials keeps only the Call-ID and a higher CSeq (§10.2, §22.2)."""
+    run = Run()
+    req = request("REGISTER", 1)
+    run.send(0.0, UAC, UAS, req)
+    challenge(run, 0.01, req)
+    retry = request("REGISTER", 2, from_tag="zz", extra=creds())
+    run.send(0.05, UAC, UAS, retry)
+    run.send(0.06, UAS, UAC, response(retry, 200))
+    run.finish(100.0)
     f = run.only("auth-challenge")
-    assert f.get("retry") is None
+    assert f.get("retry") == {"cseq": 2, "status": 200} and f.severity == "info"
+
+
+def test_retry_inside_a_dialog_keeps_its_from_tag() -> None:
+    """In a dialog the From tag is the dialog's (§12.2.1.1): another tag is another dialog."""
+    run = Run()
+    req = request("BYE", 1, to_tag="b1")
+    run.send(0.0, UAC, UAS, req)
+    challenge(run, 0.01, req, status=407)
+    other = request("BYE", 2, from_tag="zz", to_tag="b1", extra=creds("n1", "Proxy-Authorization"))
+    run.send(0.05, UAC, UAS, other)
+    run.send(0.06, UAS, UAC, response(other, 200))
+    run.finish(100.0)
+    assert run.only("auth-challenge").get("retry") is None

@@ -94,7 +94,7 @@ def test_ack_for_2xx_confirms_dialog_and_is_its_own_transaction() -> None:
     assert ok.dialog_state == "confirmed"
     ack = run.send(0.6, UAC, UAS, request("ACK", 1, to_tag="b1"))
     assert ack.transaction != ok.transaction and ack.exchange == ok.exchange
-    assert any("confirmed end to end" in n.text for n in ack.notes)
+    assert any("acknowledges the 2xx end to end" in n.text for n in ack.notes)
     bye = request("BYE", 2, to_tag="b1")
     assert run.send(5.0, UAC, UAS, bye).dialog_state == "terminated"
     run.send(5.01, UAS, UAC, response(bye, 200))
@@ -109,11 +109,24 @@ def test_expire_never_runs_backwards_and_is_idempotent() -> None:
     assert run.expire(20.0) == [] and run.expire(50.0) == []
 
 
-def test_capture_end_during_retransmissions_is_a_warning() -> None:
-    """captures/invite-unanswered.pcap: 7 sends over 31.5 s, the capture ends before Timer B."""
+def test_capture_ending_with_the_last_retransmission_is_a_timeout() -> None:
+    """captures/invite-unanswered.pcap: 7 sends over 31.5 s, the capture ends with the last
+    one. Timer A allows no later send (RFC 3261 §17.1.1.2), so within T1 of Timer B the UAC has
+    given up as far as any capture can show: a timeout, not a capture cut short."""
     run = Run()
     invite = request("INVITE", 1)
     for ts in (0.0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5):
         run.send(ts, UAC, UAS, invite)
     (f,) = [f for f in run.finish(31.6) if f.kind == "no-final-response"]
-    assert f.get("timed_out") is False and f.get("sent") == 7 and f.severity == "warning"
+    assert f.get("timed_out") is True and f.get("sent") == 7 and f.severity == "error"
+    assert "no response at all within 32 s (Timer B" in f.text
+
+
+def test_capture_end_during_retransmissions_is_a_warning() -> None:
+    """Cut after the 16 s retransmission, more than T1 before Timer B: nothing is concluded."""
+    run = Run()
+    invite = request("INVITE", 1)
+    for ts in (0.0, 0.5, 1.5, 3.5, 7.5, 15.5):
+        run.send(ts, UAC, UAS, invite)
+    (f,) = [f for f in run.finish(20.0) if f.kind == "no-final-response"]
+    assert f.get("timed_out") is False and f.get("sent") == 6 and f.severity == "warning"

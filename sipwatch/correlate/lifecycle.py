@@ -34,6 +34,7 @@ from sipwatch.correlate.transactions import (
     Transaction,
     TxAction,
     TxInput,
+    retry_key,
 )
 
 #: Kinds whose finding waits for the UAC's retry (RFC 3261 §8.1.3.4-5, §14.1, §22.2; RFC 4028).
@@ -196,12 +197,19 @@ class Lifecycle:
         self._schedule_close(ex, now)
 
     def settle_now(self, ex: Exchange, now: float) -> None:
-        """End of capture or eviction: settle without waiting for timers."""
+        """End of capture or eviction: settle without waiting for timers.
+
+        An exchange still unanswered within T1 of its Timer B/F (or C) deadline counts as timed
+        out: the last retransmission Timer A/E allows is due at 64*T1 - T1 (RFC 3261
+        §17.1.1.2, §17.1.2.2), so a capture whose last packet is that late has seen everything
+        the UAC sends before it gives up, and a recording stopped right after it (as most are)
+        must not turn a timeout into "the capture ended".
+        """
         self._deadlines.cancel(ex.timer_due)
         if ex.final is not None:
             self.on_settle(ex, now)
         else:
-            self._no_final(ex, now, timed_out=False)
+            self._no_final(ex, now, timed_out=now + T1 >= ex.deadline)
 
     def _schedule_close(self, ex: Exchange, now: float) -> None:
         self._deadlines.cancel(ex.timer_close)
@@ -389,7 +397,7 @@ class Lifecycle:
         for timer in (ex.timer_due, ex.timer_retry, ex.timer_close):
             self._deadlines.cancel(timer)
         self._exchanges.remove(ex)
-        index = (ex.call_id, ex.method, ex.from_tag)
+        index = retry_key(ex)
         if self._retry_index.get(index) is ex:
             del self._retry_index[index]
         # Each transaction points back at its exchange: drop the forward links so reference

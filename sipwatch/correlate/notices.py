@@ -139,11 +139,13 @@ def build_warning_header(ex: Exchange, observations: list[Observation]) -> Findi
     parsed = [parse_warning(o.value) for o in same]
     code, agent, text = parsed[0]
     sentences = [f"{_carrier(ex, first)} carries Warning: {'; '.join(o.value for o in same)}."]
-    sentences.append(
-        f"{agent or 'The element'} explains what it did not accept (RFC 3261 §20.43: 3xx "
-        "warn-codes; 300-339 are about the session description)."
+    sentences.append(f"{agent or 'The element'} {_warning_meaning(code, first.status)}")
+    # Only a rejection's session-description or QoS warning points at something to fix; the
+    # miscellaneous band (390-399) is free text for people and logs.
+    rejected = first.status is not None and first.status >= 300
+    severity: Severity = (
+        "warning" if rejected and code is not None and 300 <= code < 390 else "info"
     )
-    severity: Severity = "info" if code in (None, 399) else "warning"
     warnings: list[JsonValue] = [{"code": c, "agent": a, "text": t} for c, a, t in parsed]
     return Finding(
         kind="warning-header",
@@ -162,3 +164,35 @@ def build_warning_header(ex: Exchange, observations: list[Observation]) -> Findi
             "warnings": warnings,
         },
     )
+
+
+def _warning_meaning(code: int | None, status: int | None) -> str:
+    """What a warn-code says, by the bands of RFC 3261 §20.43, and on what kind of message."""
+    if code is None or not 300 <= code <= 399:
+        band = "adds a warn-code outside the 3xx range RFC 3261 §20.43 defines"
+    elif code < 330:
+        band = (
+            "reports a problem with keywords in the session description (RFC 3261 §20.43: 300-329)"
+        )
+    elif code < 340:
+        band = (
+            "reports a basic network service the session description asked for that it cannot "
+            "provide (RFC 3261 §20.43: 330-339)"
+        )
+    elif 370 <= code < 380:
+        band = (
+            "reports a quantitative QoS parameter in the session description it cannot meet "
+            "(RFC 3261 §20.43: 370-379)"
+        )
+    elif code >= 390:
+        band = (
+            "adds a miscellaneous warning, free text for people and logs that no system may act "
+            "on automatically (RFC 3261 §20.43: 390-399)"
+        )
+    else:
+        band = "uses a warn-code in a range RFC 3261 §20.43 leaves unassigned (340-369, 380-389)"
+    if status is None:
+        return f"{band}; it rides on a request, so it rejects nothing."
+    if status < 300:
+        return f"{band}; it rides on a {status}, so nothing was rejected."
+    return f"{band}, explaining the {status}."

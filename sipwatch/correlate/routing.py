@@ -39,6 +39,7 @@ from sipwatch.correlate.transactions import (
     TxInput,
     message_facts,
     response_input,
+    retry_key,
 )
 from sipwatch.sip.message import SipMessage
 
@@ -236,9 +237,10 @@ class Router:
         self._observer.observe(ex, msg, ts, frame, src)
 
     def _link_retry(self, ex: Exchange, ts: float) -> None:
-        """RFC 3261 §8.1.3.5 / §22.2: a retry is a new request, same Call-ID and From tag, higher
-        CSeq, same method, after a non-2xx final response to the previous one."""
-        index = (ex.call_id, ex.method, ex.from_tag)
+        """RFC 3261 §8.1.3.5 / §22.2: a retry is a new request, same Call-ID and method, higher
+        CSeq, after a non-2xx final response to the previous one (see :func:`retry_key` for why
+        the From tag counts only inside a dialog)."""
+        index = retry_key(ex)
         prev = self._retry_index.get(index)
         if (
             prev is not None
@@ -371,9 +373,17 @@ class Router:
             return
         ex.ack_frame = frame
         if ex.final is not None and ex.final < 300:
+            # Name the 2xx this hop carried (the UAC acknowledges what it received), not the
+            # first copy on another hop.
+            status, answered, answered_ts = ex.final, ex.final_frame, ex.final_ts
+            for tx in ex.transactions:
+                if tx.src == src and tx.dst == dst and tx.final is not None and tx.final < 300:
+                    status, answered, answered_ts = tx.final, tx.final_frame, tx.final_ts
+                    break
             self._reporter.note(
-                f"ACK for {ex.final} (frame {ex.final_frame}, {offset(ts, ex.final_ts)}): the "
-                "dialog is confirmed end to end (RFC 3261 §13.2.2.4)"
+                f"ACK for {status} (frame {answered}, {offset(ts, answered_ts)}): the UAC "
+                "acknowledges the 2xx end to end, completing the INVITE handshake "
+                "(RFC 3261 §13.2.2.4)"
             )
         if f.to_tag and f.from_tag:
             self._dialog(ex, f.from_tag, f.to_tag, DialogInput.ACK, ts, frame)

@@ -460,6 +460,19 @@ class Exchange:
         return max((tx.request_copies for tx in self.transactions), default=0)
 
 
+def retry_key(ex: Exchange) -> tuple[str, str, str]:
+    """What a retry of ``ex`` shares with it: Call-ID, method and, inside a dialog, From tag.
+
+    RFC 3261 §8.1.3.5 and §22.2 make a retry a new request with the same Call-ID and a higher
+    CSeq. Inside a dialog the From tag is the dialog's own (§12.2.1.1), so it must match. Outside
+    one, §8.1.1.3 has the UAC choose a new tag for each request, and many registrars' clients do
+    exactly that between a 401 and the REGISTER with credentials (§10.2 keeps only the Call-ID
+    and the CSeq sequence): keying those on the From tag took the retry for an unrelated request
+    and reported "no retry with credentials" for a UA whose retry succeeded.
+    """
+    return (ex.call_id, ex.method, ex.from_tag if ex.in_dialog else "")
+
+
 class ExchangeTable:
     """Exchanges by key and transactions by key, with a cap and oldest-first eviction."""
 
