@@ -142,6 +142,28 @@ class TerminalStatus:
         self._live.stop()
 
 
+class FlushFirst:
+    """A status display whose :meth:`close` first writes the records a renderer still holds.
+
+    A renderer in batch mode keeps its records until the loop flushes it; whatever ends the
+    session (its end, an exception) closes the status, and those records must not be lost, nor
+    be printed after a terminal status line was taken down by something else.
+    """
+
+    def __init__(self, status: StatusDisplay, flush: Callable[[], None]) -> None:
+        self._status = status
+        self._flush = flush
+
+    def update(self, status: LiveStatus) -> None:
+        self._status.update(status)
+
+    def close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._status.close()
+
+
 class BatchedText(io.StringIO):
     """Collects rendered text and hands it to ``out`` in one write per :meth:`flush`.
 
@@ -186,9 +208,11 @@ def open_live_output(
     """The renderer for a live session, where its status goes, and the flush of its output.
 
     A terminal in text mode gets the status line (sharing the renderer's console, so records
-    print above it; rich writes each record at once). Otherwise records are rendered as for
-    ``pcap`` into a :class:`BatchedText` that the loop flushes after each batch, and the status
-    goes to ``err`` every ``status_every`` seconds, or nowhere when 0.
+    print above it; the renderer keeps each batch's records and prints them at once when the
+    loop flushes). Otherwise records are rendered as for ``pcap`` into a :class:`BatchedText`
+    that the loop flushes after each batch, and the status goes to ``err`` every
+    ``status_every`` seconds, or nowhere when 0. Either way the status display, when closed,
+    first writes what the renderer still holds (:class:`FlushFirst`).
     """
     isatty = getattr(out, "isatty", None)
     terminal = bool(isatty()) if callable(isatty) else False
@@ -202,11 +226,20 @@ def open_live_output(
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        return LiveOutput(TerminalRenderer(console), TerminalStatus(live), out.flush)
+        # Batched: one print per batch of packets, so the status line is redrawn once per batch
+        # instead of once per line (a burst would otherwise spend its time redrawing it).
+        timeline = TerminalRenderer(console, batch=True)
+        status = FlushFirst(TerminalStatus(live), timeline.flush)
+        return LiveOutput(timeline, status, timeline.flush)
     batched = BatchedText(out)
+    shown: StatusDisplay = StreamStatus(err, status_every) if status_every > 0 else NoStatus()
+    if fmt == "text":
+        # The renderer keeps the batch's records and writes them at once into ``batched``
+        # (whose flush is the one write to ``out``); it flushes its console's file, ``batched``.
+        text = TerminalRenderer(make_console(batched, color), batch=True)
+        return LiveOutput(text, FlushFirst(shown, text.flush), text.flush)
     renderer = make_renderer(fmt, batched, color, flush=False)
-    status: StatusDisplay = StreamStatus(err, status_every) if status_every > 0 else NoStatus()
-    return LiveOutput(renderer, status, batched.flush)
+    return LiveOutput(renderer, shown, batched.flush)
 
 
 class InterfaceRow(Protocol):

@@ -9,16 +9,22 @@ class so a wall of red stands out during an incident.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
-from rich.segment import Segment, Segments
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.render.safe import inert, inert_bytes
+from sipwatch.render.segment_writer import SegmentWriter
+
+#: A run of text and the name of its style ("" for none).
+Piece = tuple[str, str]
 
 _CLASS_STYLE = {1: "cyan", 2: "green", 3: "yellow", 4: "red", 5: "bold red", 6: "bold magenta"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -26,6 +32,13 @@ _URI_LIMIT = 60
 _TEXT_LIMIT = 2000
 #: Annotations hang under the message line, indented past the frame and time columns.
 _INDENT = 9
+#: Wrapped blocks kept (per text and width); the cache starts over when full.
+_BLOCK_CACHE = 2048
+#: What ``Text`` would not pass through as is: tabs are expanded, newlines split the line, and
+#: bell, backspace, vertical tab, form feed and carriage return are stripped.
+_LAYOUT = re.compile("[\a\b\t\n\v\f\r]")
+_NEWLINE = Segment.line()
+_JOIN = Text("")
 
 
 def clock(ts: float) -> str:
@@ -49,11 +62,40 @@ def short_call_id(call_id: str) -> str:
 
 
 class TerminalRenderer:
-    """Renders records to a rich console (a real terminal or a StringIO in tests)."""
+    """Renders records to a rich console (a real terminal or a StringIO in tests).
 
-    def __init__(self, console: Console, show_findings: bool = True) -> None:
+    Each record is built as rich Segments by hand and written with one write
+    (:class:`~sipwatch.render.segment_writer.SegmentWriter`) instead of one ``Console.print``
+    per line: the output is byte for byte what printing the same ``Text`` lines would give
+    (tests/test_render_fast.py holds the two side by side), at a fraction of the cost.
+
+    * The timeline line has no wrapping or cropping (soft wrap), so its Segments are its pieces
+      with their console styles; a piece holding a character the Text engine would lay out
+      (tab, newline, a stripped control code) cannot come out of :func:`inert`, but would still
+      be rendered through rich's own layout.
+    * Annotations, notes and findings are wrapped by rich (``render_lines``) and the result is
+      kept per text and width: the same explanation hangs under hundreds of messages.
+
+    The console's width is measured for each record that has something to wrap; a bare line
+    reuses the last measurement, which then only decides whether the console is too narrow to
+    print anything at all (width < 1, as ``Console.print`` does).
+
+    ``batch=True`` keeps the records until :meth:`flush` (the live loop calls it after each
+    batch of packets), so a ``rich.live.Live`` status line is redrawn once per batch rather than
+    once per line; otherwise each record is written and flushed as soon as it is rendered.
+    """
+
+    def __init__(
+        self, console: Console, show_findings: bool = True, *, batch: bool = False
+    ) -> None:
         self.console = console
         self.show_findings = show_findings
+        self._batch = batch
+        self._writer = SegmentWriter(console)
+        self._pending: list[Segment] = []
+        self._styles: dict[str, Style | None] = {"": None}
+        self._width = console.width  # as last measured
+        self._blocks: dict[tuple[tuple[Piece, ...], str, int, int], list[Segment]] = {}
 
     # -- per record ------------------------------------------------------------------------
 
@@ -67,91 +109,203 @@ class TerminalRenderer:
 
     def message(self, record: MessageRecord) -> None:
         msg = record.msg
-        line = Text()
-        line.append(f"{record.frame:>6} ", style="dim")
-        line.append(clock(record.ts) + " ", style="dim")
-        line.append(f"{inert(record.src)} → {inert(record.dst)} ")
-        line.append(f"{record.transport.upper():<4} ", style="dim")
+        # Measuring the console costs system calls (rich asks each standard stream for its
+        # terminal size); only wrapped blocks need the width, a bare line only its sign.
+        if record.annotation or record.notes or msg.warnings:
+            width = self._width = self.console.width
+        else:
+            width = self._width
+        if width < 1:  # Console.print renders nothing at all on a console this narrow
+            return
+        line: list[Piece] = [
+            (f"{record.frame:>6} ", "dim"),
+            (clock(record.ts) + " ", "dim"),
+            (f"{inert(record.src)} → {inert(record.dst)} ", ""),
+            (f"{record.transport.upper():<4} ", "dim"),
+        ]
         if msg.kind == "request":
-            line.append(inert(msg.method, 32), style="bold")
-            line.append(" " + inert(msg.uri, _URI_LIMIT))
+            line.append((inert(msg.method, 32), "bold"))
+            line.append((" " + inert(msg.uri, _URI_LIMIT), ""))
         else:
             style = _CLASS_STYLE.get(msg.status // 100, "")
-            line.append(f"{msg.status} {inert(msg.reason, 60)}", style=style)
+            line.append((f"{msg.status} {inert(msg.reason, 60)}", style))
         cseq_num, cseq_method = msg.cseq
-        line.append(f"  [{short_call_id(msg.call_id)}]", style="dim")
-        line.append(f" {cseq_num} {inert(cseq_method, 32)}", style="dim")
+        line.append((f"  [{short_call_id(msg.call_id)}]", "dim"))
+        line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
-            line.append("  (retransmission)", style="dim italic")
-        self.console.print(line, soft_wrap=True)  # one line per message, even in a pipe
+            line.append(("  (retransmission)", "dim italic"))
+        self._line(line)
         if record.annotation:
-            self._annotation(record.annotation)
+            self._annotation(record.annotation, width)
         for note in record.notes:
-            self._block(Text("↳ " + inert(note, _TEXT_LIMIT), style="italic"))
+            self._block((("↳ " + inert(note, _TEXT_LIMIT), ""),), width, style="italic")
         for warning in msg.warnings:  # what the parser tolerated (RFC violations by the sender)
-            self._block(Text("⚠ " + inert(warning, _TEXT_LIMIT), style="yellow"))
+            self._block((("⚠ " + inert(warning, _TEXT_LIMIT), ""),), width, style="yellow")
+        self._done()
 
-    def _block(self, text: Text, extra_indent: int = 0) -> None:
-        """Print ``text`` wrapped to the console width, indented under the message line.
+    def _style(self, name: str) -> Style | None:
+        """The console's Style for a style name (its theme first, as ``Text.render`` does)."""
+        style = self._styles.get(name)
+        if style is None and name not in self._styles:
+            style = self._styles[name] = self.console.get_style(name, default=Style.null())
+        return style
+
+    def _line(self, pieces: list[Piece]) -> None:
+        """One soft-wrapped line (``print(Text, soft_wrap=True)``): pieces, then a newline."""
+        pending = self._pending
+        if _LAYOUT.search("".join(text for text, _ in pieces)) is None:
+            styles = self._styles
+            for text, name in pieces:
+                style = styles[name] if name in styles else self._style(name)
+                pending.append(Segment(text, style))
+            pending.append(_NEWLINE)
+            return
+        # What print does with a Text: joined with its end, laid out unwrapped and uncropped.
+        line = Text()
+        for text, name in pieces:
+            line.append(text, style=name or None)
+        joined = Text(" ", end="\n").join([line])
+        options = self.console.options.update(
+            justify=None, overflow="ignore", height=None, no_wrap=True, markup=None, highlight=None
+        )
+        pending.extend(self.console.render(joined, options))
+
+    def _block(
+        self, pieces: tuple[Piece, ...], width: int, extra_indent: int = 0, style: str = ""
+    ) -> None:
+        """``pieces`` wrapped to the console width, indented under the message line.
 
         Lines are rendered without padding so files and pipes get no trailing blanks.
         """
         indent = _INDENT + extra_indent
-        options = self.console.options.update_width(max(20, self.console.width - indent))
-        margin = Segment(" " * indent)
-        for line in self.console.render_lines(text, options, pad=False):
-            segments = list(line)
-            if segments and segments[-1].text.endswith(" "):  # the space the wrap broke at
-                last = segments.pop()
-                segments.append(Segment(last.text.rstrip(" "), last.style))
-            self.console.print(Segments([margin, *segments, Segment.line()]), end="")
+        wrap = max(20, width - indent)
+        key = (pieces, style, indent, wrap)
+        segments = self._blocks.get(key)
+        if segments is None:
+            segments = self._wrap(pieces, style, indent, wrap)
+            if len(self._blocks) >= _BLOCK_CACHE:
+                self._blocks.clear()
+            self._blocks[key] = segments
+        if indent + wrap > width and not self.console.soft_wrap:  # print would crop each line
+            for cropped in Segment.split_and_crop_lines(segments, width, pad=False):
+                self._pending.extend(cropped)
+        else:
+            self._pending.extend(segments)
 
-    def _annotation(self, annotation: dict[str, Any]) -> None:
-        title = Text("↳ ")
+    def _wrap(self, pieces: tuple[Piece, ...], style: str, indent: int, wrap: int) -> list[Segment]:
+        """rich's word wrap of the block (the rare path: blocks repeat and are kept).
+
+        What ``render_lines`` does for a ``Text`` at this width, minus its per-call work: the
+        Text is wrapped as its ``__rich_console__`` would (default justify, fold overflow, the
+        console's tab size), and each line joined and rendered alone, which gives the same
+        Segments as rendering all the lines joined and splitting them again. Folded lines never
+        exceed the width, so there is nothing to crop. Text the layout engine would treat
+        specially (tabs, newlines) takes ``render_lines`` itself.
+        """
+        console = self.console
+        text = Text(style=style)
+        for part, name in pieces:
+            text.append(part, style=name or None)
+        margin = Segment(" " * indent)
+        segments: list[Segment] = []
+        if _LAYOUT.search(text.plain) is None:
+            tab_size = console.tab_size or 8
+            wrapped = text.wrap(
+                console, wrap, justify="default", overflow="fold", tab_size=tab_size
+            )
+            # Joined as rich joins them: a line's own style becomes a span (render ignores it).
+            lines = [list(_JOIN.join((line,)).render(console)) for line in wrapped]
+        else:
+            lines = console.render_lines(text, console.options.update_width(wrap), pad=False)
+        for line in lines:
+            if line and line[-1].text.endswith(" "):  # the space the wrap broke at
+                last = line.pop()
+                line.append(Segment(last.text.rstrip(" "), last.style))
+            segments.append(margin)
+            segments.extend(line)
+            segments.append(_NEWLINE)
+        return segments
+
+    def _annotation(self, annotation: dict[str, Any], width: int) -> None:
         code = annotation.get("code")
         heading = inert(str(annotation.get("title", "")))
         # Requests have no code: their annotation is titled by the method alone.
-        title.append(heading if code is None else f"{code} {heading}", style="bold")
+        title: tuple[Piece, ...] = (
+            ("↳ ", ""),
+            (heading if code is None else f"{code} {heading}", "bold"),
+        )
         summary = annotation.get("summary")
         if summary:
-            title.append(" — " + inert(str(summary), _TEXT_LIMIT))
-        self._block(title)
+            title += ((" — " + inert(str(summary), _TEXT_LIMIT), ""),)
+        self._block(title, width)
         diagnosis = annotation.get("diagnosis")
         if diagnosis and diagnosis != summary:
-            self._block(Text("why: " + inert(str(diagnosis), _TEXT_LIMIT)), 2)
+            self._block((("why: " + inert(str(diagnosis), _TEXT_LIMIT), ""),), width, 2)
         remedy = annotation.get("remedy")
         if remedy:
-            self._block(Text("fix: " + inert(str(remedy), _TEXT_LIMIT)), 2)
+            self._block((("fix: " + inert(str(remedy), _TEXT_LIMIT), ""),), width, 2)
 
     def malformed(self, record: MalformedRecord) -> None:
-        line = Text()
-        line.append(f"{record.frame:>6} ", style="dim")
-        line.append(clock(record.ts) + " ", style="dim")
-        line.append(f"{inert(record.src)} → {inert(record.dst)} ")
-        line.append(f"{record.transport.upper():<4} ", style="dim")
-        line.append("MALFORMED ", style="bold red")
-        line.append(inert(record.reason, 120))
-        self.console.print(line, soft_wrap=True)  # one line per message, even in a pipe
-        self._block(Text("↳ " + inert_bytes(record.raw, 100), style="dim"))
+        width = self._width = self.console.width
+        if width < 1:
+            return
+        self._line(
+            [
+                (f"{record.frame:>6} ", "dim"),
+                (clock(record.ts) + " ", "dim"),
+                (f"{inert(record.src)} → {inert(record.dst)} ", ""),
+                (f"{record.transport.upper():<4} ", "dim"),
+                ("MALFORMED ", "bold red"),
+                (inert(record.reason, 120), ""),
+            ]
+        )
+        self._block((("↳ " + inert_bytes(record.raw, 100), ""),), width, style="dim")
+        self._done()
 
     def finding(self, record: FindingRecord) -> None:
+        width = self._width = self.console.width
+        if width < 1:
+            return
         data = record.data
         severity = str(data.get("severity", "info"))
-        line = Text("◆ ")
-        line.append(f"{severity.upper()} ", style=_SEVERITY_STYLE.get(severity, ""))
-        line.append(inert(record.kind), style="bold")
+        line: tuple[Piece, ...] = (
+            ("◆ ", ""),
+            (f"{severity.upper()} ", _SEVERITY_STYLE.get(severity, "")),
+            (inert(record.kind), "bold"),
+        )
         outcome = data.get("outcome")
         if outcome:
-            line.append(f" ({inert(str(outcome))})", style="bold")
-        line.append(": " + inert(str(data.get("text", "")), _TEXT_LIMIT))
-        self._block(line, -2)
+            line += ((f" ({inert(str(outcome))})", "bold"),)
+        line += ((": " + inert(str(data.get("text", "")), _TEXT_LIMIT), ""),)
+        self._block(line, width, -2)
         remedy = data.get("remedy")
         if remedy:
-            self._block(Text("fix: " + inert(str(remedy), _TEXT_LIMIT)), 2)
+            self._block((("fix: " + inert(str(remedy), _TEXT_LIMIT), ""),), width, 2)
+        self._done()
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _done(self) -> None:
+        """A record is complete: out it goes, unless records are batched."""
+        if not self._batch:
+            self._emit(flush=True)
+
+    def _emit(self, flush: bool) -> None:
+        pending = self._pending
+        if pending:
+            self._pending = []
+            self._writer.write(pending, flush=flush)
+        elif flush:
+            self._writer.write(pending, flush=True)
+
+    def flush(self) -> None:
+        """Write the records kept so far (``batch=True``) and flush the console's file."""
+        self._emit(flush=True)
 
     # -- summary ---------------------------------------------------------------------------
 
     def summary(self, summary: Summary) -> None:
+        self._emit(flush=False)  # the records before it, in order
         console = self.console
         console.print()
         head = Text("Summary", style="bold")
