@@ -114,3 +114,67 @@ def test_renderer_writes_the_same_lines_as_the_generic_form() -> None:
         renderer.record(record)
     expected = "".join(dumps(message_json(r)) + "\n" for r in records)
     assert out.getvalue() == expected and expected
+
+
+SEARCH_FIELDS_REQUEST = """INVITE sip:+15551234@gw.example;user=phone SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1
+From: "Doe, \\"J\\" \u00e9" <sip:alice@a.example;transport=tcp>;tag=1
+t: tel:+15551234;phone-context=x
+Call-ID: x
+CSeq: 1 INVITE
+m: <sip:alice@10.0.0.1:5062;ob>;expires=60, <sip:other@h>
+User-Agent: Phone\x1b[31m 1.0
+Content-Length: 0
+
+"""
+
+SEARCH_FIELDS_RESPONSE = """SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1
+From: Alice <sip:alice@a.example>;tag=1
+To: sip:gw.example;tag=2
+Call-ID: x
+CSeq: 1 INVITE
+Contact: *
+Server: Gateway (v2, build 7)
+Content-Length: 0
+
+"""
+
+
+def test_message_lines_carry_the_searchable_fields() -> None:
+    """request_uri, from, to, user_agent, server and contact, after annotation, in that order."""
+    request = MessageRecord(1.0, 1, "a:1", "b:2", "udp", _message(SEARCH_FIELDS_REQUEST))
+    line = message_line(request)
+    assert line == dumps(message_json(request))
+    assert line.endswith(
+        '"annotation":null,"request_uri":"sip:+15551234@gw.example;user=phone",'
+        '"from":{"uri":"sip:alice@a.example;transport=tcp","user":"alice",'
+        '"display":"Doe, \\"J\\" \\u00e9"},'
+        '"to":{"uri":"tel:+15551234","user":"+15551234","display":null},'
+        '"user_agent":"Phone\\u001b[31m 1.0","server":null,'
+        '"contact":"sip:alice@10.0.0.1:5062;ob"}'
+    )
+    response = MessageRecord(1.0, 2, "b:2", "a:1", "udp", _message(SEARCH_FIELDS_RESPONSE))
+    line = message_line(response)
+    assert line == dumps(message_json(response))
+    assert line.endswith(
+        '"annotation":null,"request_uri":null,'
+        '"from":{"uri":"sip:alice@a.example","user":"alice","display":"Alice"},'
+        '"to":{"uri":"sip:gw.example","user":null,"display":null},'
+        '"user_agent":null,"server":"Gateway (v2, build 7)","contact":"*"}'
+    )
+    # Without From, To, Contact, User-Agent and Server: nulls, never missing keys.
+    bare = MessageRecord(1.0, 3, "a:1", "b:2", "udp", _message("OPTIONS sip:h SIP/2.0\n\n"))
+    assert message_line(bare) == dumps(message_json(bare))
+    decoded = json.loads(message_line(bare))
+    assert list(decoded)[-7:] == [
+        "annotation",
+        "request_uri",
+        "from",
+        "to",
+        "user_agent",
+        "server",
+        "contact",
+    ]
+    assert decoded["request_uri"] == "sip:h"
+    assert [decoded[k] for k in ("from", "to", "user_agent", "server", "contact")] == [None] * 5

@@ -14,6 +14,7 @@ from typing import IO, Any, Final
 
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.render.safe import inert_bytes
+from sipwatch.sip.uri import Address, read_address
 
 SCHEMA_VERSION = 1
 
@@ -41,7 +42,19 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
         "branch": msg.branch,
         "retransmission": record.retransmission,
         "annotation": record.annotation,
+        "request_uri": msg.uri if is_request else None,
+        "from": _address_json(msg.from_address),
+        "to": _address_json(msg.to_address),
+        "user_agent": msg.user_agent,
+        "server": msg.server,
+        "contact": msg.contact_uri,
     }
+
+
+def _address_json(address: Address | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    return {"uri": address.uri, "user": address.user, "display": address.display}
 
 
 def malformed_json(record: MalformedRecord) -> dict[str, Any]:
@@ -106,6 +119,8 @@ def _text(value: object) -> str:
     """A JSON string; anything else (None, a test double) the way :func:`dumps` writes it."""
     if type(value) is str:
         return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
     return _ENCODE(value)
 
 
@@ -141,7 +156,9 @@ def message_line(record: MessageRecord) -> str:
     if kind == "request":
         start = _REQUEST_START
         middle = f'{_text(msg.method)},"status":null,"reason":null,"call_id":'
+        request_uri = _text(msg.uri)
     elif kind == "response":
+        request_uri = "null"
         start = _RESPONSE_START
         middle = (
             f'{_text(cseq_method)},"status":{_number(msg.status)},'
@@ -157,8 +174,33 @@ def message_line(record: MessageRecord) -> str:
         f'"cseq":{_number(cseq_num)},"from_tag":{_text(msg.from_tag)},'
         f'"to_tag":{_text(msg.to_tag)},"branch":{_text(msg.branch)},"retransmission":'
         f"{_flag(record.retransmission)},"
-        f'"annotation":{"null" if annotation is None else _ENCODE(annotation)}}}'
+        f'"annotation":{"null" if annotation is None else _ENCODE(annotation)},'
+        f'"request_uri":{request_uri},"from":{_address_line(msg.header("from"))},'
+        f'"to":{_address_line(msg.header("to"))},"user_agent":{_text(msg.user_agent)},'
+        f'"server":{_text(msg.server)},"contact":{_text(msg.contact_uri)}}}'
     )
+
+
+def _address_line(value: str | None) -> str:
+    """The ``from``/``to`` object of a header value (as :func:`message_json` builds it).
+
+    The messages of a call repeat their From and To text, so each is read and encoded once.
+    """
+    if value is None:
+        return "null"
+    found = _ADDRESS_LINES.get(value)
+    if found is None:
+        uri, user, display = read_address(value)
+        found = f'{{"uri":{_text(uri)},"user":{_text(user)},"display":{_text(display)}}}'
+        if len(_ADDRESS_LINES) >= _MEMO_MAX:
+            _ADDRESS_LINES.clear()
+        _ADDRESS_LINES[value] = found
+    return found
+
+
+#: From/To values seen recently -> their JSON text; emptied when full, so memory stays bounded.
+_ADDRESS_LINES: dict[str, str] = {}
+_MEMO_MAX: Final = 8192
 
 
 _REQUEST_START: Final = '"kind":"request","method":'

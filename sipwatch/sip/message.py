@@ -17,6 +17,7 @@ from typing import Literal
 
 from sipwatch.sip.compact import header_key
 from sipwatch.sip.headers import header_param, split_header, split_values
+from sipwatch.sip.uri import Address, read_address
 
 MessageKind = Literal["request", "response"]
 
@@ -172,6 +173,45 @@ class SipMessage:
         return value
 
     @property
+    def from_address(self) -> Address | None:
+        """URI, user and display name of From (RFC 3261 §20.20), or None without a From."""
+        positions = self.index.get("from")
+        return _address(self.headers[positions[0]][1]) if positions else None
+
+    @property
+    def to_address(self) -> Address | None:
+        """URI, user and display name of To (RFC 3261 §20.39), or None without a To."""
+        positions = self.index.get("to")
+        return _address(self.headers[positions[0]][1]) if positions else None
+
+    @property
+    def contact_uri(self) -> str | None:
+        """The URI of the first Contact value (RFC 3261 §20.10; ``*`` as written), or None."""
+        positions = self.index.get("contact")
+        if not positions:
+            return None
+        for position in positions:
+            raw = self.headers[position][1]
+            if raw and "," not in raw:
+                return _address(raw).uri
+            values = split_values(raw)
+            if values:
+                return _address(values[0]).uri
+        return None
+
+    @property
+    def user_agent(self) -> str | None:
+        """The first User-Agent value (RFC 3261 §20.41), or None."""
+        positions = self.index.get("user-agent")
+        return self.headers[positions[0]][1] if positions else None
+
+    @property
+    def server(self) -> str | None:
+        """The first Server value (RFC 3261 §20.35), or None."""
+        positions = self.index.get("server")
+        return self.headers[positions[0]][1] if positions else None
+
+    @property
     def via_count(self) -> int:
         return len(self.header_values("via"))
 
@@ -225,6 +265,20 @@ def _branch(value: str) -> str:
         if len(_BRANCHES) >= _MEMO_MAX:
             _BRANCHES.clear()
         _BRANCHES[value] = found
+    return found
+
+
+#: From, To and Contact values seen recently -> their :class:`Address` (bounded as above).
+_ADDRESSES: dict[str, Address] = {}
+
+
+def _address(value: str) -> Address:
+    found = _ADDRESSES.get(value)
+    if found is None:
+        found = read_address(value)
+        if len(_ADDRESSES) >= _MEMO_MAX:
+            _ADDRESSES.clear()
+        _ADDRESSES[value] = found
     return found
 
 

@@ -9,6 +9,7 @@ unreadable URI gives None or empty parts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import unquote as percent_decode
 
 from sipwatch.sip.headers import header_param, skip_quoted, unquote
@@ -66,6 +67,27 @@ def split_name_addr(value: str) -> tuple[str, str]:
     if display:  # a quoted name with no <uri>: not a valid name-addr
         return display, rest.strip()
     return "", value.split(";", 1)[0].strip()
+
+
+class Address(NamedTuple):
+    """Who a From, To or Contact value names, as log shippers index it (docs/jsonl.md).
+
+    ``user`` is the user part of a ``sip:``/``sips:`` URI or the number of a ``tel:`` URI;
+    ``user`` and ``display`` are None when the value has none (an empty ``""`` display name
+    included), so a reader tells "absent" from a value.
+    """
+
+    uri: str
+    user: str | None
+    display: str | None
+
+
+def read_address(value: str) -> Address:
+    """The :class:`Address` of a name-addr or addr-spec header value (RFC 3261 §20.10, §20.20)."""
+    display, uri = split_name_addr(value)
+    parsed = parse_uri(uri)
+    user = parsed.user if parsed is not None and parsed.user else None
+    return Address(uri, user, display or None)
 
 
 def parse_uri(uri: str) -> SipUri | None:
