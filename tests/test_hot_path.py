@@ -20,7 +20,7 @@ from sipwatch.correlate.dialogs import DIALOG_TABLE, dialog_key
 from sipwatch.correlate.events import Note, RequestRef, new_note, new_request_ref
 from sipwatch.correlate.statetable import StateTable, Violation
 from sipwatch.correlate.timers import Deadlines
-from sipwatch.correlate.transactions import INVITE_TABLE, fast_param, message_facts
+from sipwatch.correlate.transactions import INVITE_TABLE, message_facts
 from sipwatch.pipeline import Pipeline, PipelineOptions, collector_tuned
 from sipwatch.sip import message as message_module
 from sipwatch.sip.headers import header_param, parse_params, split_values
@@ -90,12 +90,12 @@ def test_memoised_facts_equal_a_fresh_reading(messages: list[SipMessage]) -> Non
     for msg in messages:
         facts = message_facts(msg)
         top = facts.top_via
-        branch = fast_param(top, "branch") if top else ""
+        branch = (header_param(top, "branch") or "") if top else ""
         assert facts.branch == branch
         from_value = msg.header("from")
         to_value = msg.header("to")
-        assert facts.from_tag == (fast_param(from_value, "tag") if from_value is not None else "")
-        assert facts.to_tag == (fast_param(to_value, "tag") if to_value is not None else "")
+        assert facts.from_tag == (header_param(from_value or "", "tag") or "")
+        assert facts.to_tag == (header_param(to_value or "", "tag") or "")
         method = facts.method
         key_m = "INVITE" if method == "ACK" else method
         if branch.startswith("z9hG4bK"):
@@ -121,11 +121,15 @@ def test_option_tag_memo_equals_msg_tokens(messages: list[SipMessage]) -> None:
 
 def test_memos_stay_bounded() -> None:
     for i in range(message_module._MEMO_MAX + 10):
-        message_module._tag(f"<sip:a@h>;tag=t{i}")
-        transactions._tag_of(f"<sip:a@h>;tag=t{i}")
+        message_module.tag_param(f"<sip:a@h>;tag=t{i}")
+        message_module.branch_param(f"SIP/2.0/UDP h;branch=z9hG4bK{i}")
+        message_module._address(f"<sip:a{i}@h>")
+        transactions._via_key_prefix(f"SIP/2.0/UDP h;branch=z9hG4bK{i}", f"z9hG4bK{i}")
     assert len(message_module._TAGS) <= message_module._MEMO_MAX
-    assert len(transactions._TAG_MEMO) <= transactions._MEMO_MAX
-    assert message_module._tag("<sip:a@h>;tag=again") == "again"
+    assert len(message_module._BRANCHES) <= message_module._MEMO_MAX
+    assert len(message_module._ADDRESSES) <= message_module._MEMO_MAX
+    assert len(transactions._VIA_KEYS) <= transactions._MEMO_MAX
+    assert message_module.tag_param("<sip:a@h>;tag=again") == "again"
 
 
 def test_frozen_builder_gives_the_same_frozen_object() -> None:

@@ -195,7 +195,8 @@ def _params_start(value: str, offset: int = 0) -> int:
     if lt < 0:
         return value.find(";", offset)
     gt = value.find(">", lt)
-    return -1 if gt < 0 else value.find(";", gt)
+    # A ``<`` that never closes: read the rest as an addr-spec, leniently, as tshark does.
+    return value.find(";", lt) if gt < 0 else value.find(";", gt)
 
 
 def _split_params(section: str) -> list[str]:
@@ -236,23 +237,72 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
         key, _, param_value = item.partition("=")
         key = key.strip().lower()
         if key and key not in params:
-            params[key] = unquote(param_value)
+            params[key] = _param_value(param_value)
     return value[:start].strip(), params
 
 
 def header_param(value: str, name: str) -> str | None:
     """Value of header parameter ``name`` (any case) in one header value, or None.
 
-    Only parameters after the name-addr's ``>`` (or after an addr-spec / Via sent-by) count,
-    so ``<sip:b@h;tag=x>`` has no ``tag`` parameter. Quoted values are unquoted; a flag
-    parameter (``;lr``) returns ``""``.
+    The one reader of header parameters (the correlator's tags and branches and the printed
+    ones come from here). Only parameters after the name-addr's ``>`` (or after an addr-spec /
+    Via sent-by) count, so ``<sip:b@h;tag=x>`` has no ``tag`` parameter (RFC 3261 §20.10); a
+    ``<`` that never closes is read leniently from the ``<`` on, as tshark does. ``SEMI`` and
+    ``EQUAL`` may carry whitespace (§25.1); the first parameter of that name wins; a quoted
+    value is unquoted, any other ends at whitespace (§25.1 ``gen-value = token / host /
+    quoted-string``); a flag parameter (``;lr``) returns ``""``.
+
+    Most From, To and Via values are ``...;name=value`` without quotes: that spelling is found
+    with C-level string searches; anything else goes through the full grammar.
     """
+    lowered = value.lower()
+    wanted = name.lower()
+    if wanted not in lowered:
+        return None
+    if '"' not in value:
+        lt = value.find("<")
+        start = 0
+        if lt >= 0:
+            gt = value.find(">", lt)
+            start = gt + 1 if gt >= 0 else lt + 1
+        marker = f";{wanted}="
+        at = lowered.find(marker, start)
+        # No earlier spelling (``; tag``, ``;tag=`` with spaces, a flag) could name it first.
+        if at >= 0 and lowered.find(wanted, start, at) < 0:
+            rest = value[at + len(marker) :]
+            end = rest.find(";")
+            if end >= 0:
+                rest = rest[:end]
+            if " " in rest or "\t" in rest:
+                return _token(rest)
+            return rest
+    return _header_param_full(value, wanted)
+
+
+def _header_param_full(value: str, wanted: str) -> str | None:
     start = _params_start(value)
     if start < 0:
         return None
-    wanted = name.lower()
     for item in _split_params(value[start + 1 :]):
         key, _, param_value = item.partition("=")
         if key.strip().lower() == wanted:
-            return unquote(param_value)
+            return _param_value(param_value)
     return None
+
+
+def _param_value(text: str) -> str:
+    """A parameter value: unquoted if quoted, else a token ended by whitespace (§25.1)."""
+    text = text.strip(" \t")
+    if text.startswith('"'):
+        return unquote(text)
+    return _token(text)
+
+
+def _token(text: str) -> str:
+    """``text`` up to its first SP or HTAB after leading ones (LWS ends a token, §25.1)."""
+    text = text.lstrip(" \t")
+    for stop in (" ", "\t"):
+        end = text.find(stop)
+        if end >= 0:
+            text = text[:end]
+    return text

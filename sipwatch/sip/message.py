@@ -138,7 +138,7 @@ class SipMessage:
         value = self._from_tag
         if value is None:
             positions = self.index.get("from")
-            value = _tag(self.headers[positions[0]][1]) if positions else ""
+            value = tag_param(self.headers[positions[0]][1]) if positions else ""
             self._from_tag = value
         return value
 
@@ -147,7 +147,7 @@ class SipMessage:
         value = self._to_tag
         if value is None:
             positions = self.index.get("to")
-            value = _tag(self.headers[positions[0]][1]) if positions else ""
+            value = tag_param(self.headers[positions[0]][1]) if positions else ""
             self._to_tag = value
         return value
 
@@ -169,7 +169,7 @@ class SipMessage:
     def branch(self) -> str:
         value = self._branch
         if value is None:
-            value = self._branch = _branch(self.top_via)
+            value = self._branch = branch_param(self.top_via)
         return value
 
     @property
@@ -240,15 +240,17 @@ def cseq_fields(raw: str | None) -> tuple[int, str]:
     return number, method
 
 
-#: Header values seen recently -> their ``tag`` / ``branch`` parameter. The messages of one call
-#: repeat the same From, To and top Via text (a response copies them from its request), so
+#: Header values seen recently -> their ``tag`` / ``branch`` parameter, for every layer (the
+#: correlator's transaction keys and the printed tags read the same table). The messages of one
+#: call repeat the same From, To and top Via text (a response copies them from its request), so
 #: most lookups are found here instead of parsed again. Emptied when full: bounded memory.
 _TAGS: dict[str, str] = {}
 _BRANCHES: dict[str, str] = {}
 _MEMO_MAX = 8192
 
 
-def _tag(value: str) -> str:
+def tag_param(value: str) -> str:
+    """The ``tag`` of a From/To value (RFC 3261 §19.3), ``""`` when absent; memoised."""
     found = _TAGS.get(value)
     if found is None:
         found = header_param(value, "tag") or ""
@@ -258,7 +260,8 @@ def _tag(value: str) -> str:
     return found
 
 
-def _branch(value: str) -> str:
+def branch_param(value: str) -> str:
+    """The ``branch`` of a Via value (RFC 3261 §8.1.1.7), ``""`` when absent; memoised."""
     found = _BRANCHES.get(value)
     if found is None:
         found = header_param(value, "branch") or ""
