@@ -141,6 +141,61 @@ def test_not_a_capture_is_one_line_and_exit_2(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("linktype", "named"), [(147, "147 (USER0)"), (105, "105 (IEEE802_11 Wi-Fi)"), (4242, "4242")]
+)
+@pytest.mark.parametrize("output", ["text", "jsonl"])
+def test_pcap_of_an_unknown_link_type_is_unreadable(
+    tmp_path: Path, linktype: int, named: str, output: str
+) -> None:
+    """A classic pcap has one link type for all its records: if sipwatch cannot decode it, not
+    one packet can be read, which is an error (exit 2), not an empty summary."""
+    path = write(tmp_path, "user0.pcap", bf.pcap_bytes(records(), linktype))
+    result = invoke(path, "--format", output)
+    assert_clean(result)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"sipwatch: error: {path}: unreadable: its link type {named} is not one sipwatch "
+        "decodes (Ethernet, Linux cooked, raw IP, loopback, PPP)\n"
+    )
+    # The FCS bits above the low 16 do not make a known type unknown (or the reverse).
+    fcs = write(tmp_path, "fcs.pcap", bf.pcap_bytes(records(), linktype | 0x1000_0000))
+    assert invoke(fcs).exit_code == 2
+    assert (
+        invoke(write(tmp_path, "eth.pcap", bf.pcap_bytes(records(), 1 | 0x1000_0000))).exit_code
+        == 0
+    )
+
+
+def test_pcapng_keeps_skipping_unknown_interfaces_counted(tmp_path: Path) -> None:
+    """In a pcapng each interface has its own link type: the readable ones are decoded and the
+    packets of an unknown one are skipped and counted, as before."""
+    parts = [bf.ng_shb(), bf.ng_idb(1), bf.ng_idb(147)]
+    for n, (ts, data) in enumerate(records()):
+        parts.append(bf.ng_epb(n % 2, round(ts * 1_000_000), data))
+    path = write(tmp_path, "two.pcapng", b"".join(parts))
+    result = invoke(path, "--format", "jsonl")
+    assert_clean(result)
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["messages"], summary["skipped"]) == (6, {"unknown-linktype-147": 6})
+    only_unknown = write(tmp_path, "one.pcapng", bf.pcapng_bytes(records(), 147))
+    summary = json.loads(invoke(only_unknown, "--format", "jsonl").stdout.splitlines()[-1])
+    assert (summary["messages"], summary["skipped"]) == (0, {"unknown-linktype-147": 12})
+
+
+def test_check_reports_an_unknown_link_type_unreadable(tmp_path: Path) -> None:
+    path = write(tmp_path, "user0.pcap", bf.pcap_bytes(records(), 147))
+    result = CliRunner().invoke(app, ["check", str(path), str(SOURCE), "--format", "jsonl"])
+    assert_clean(result)
+    assert result.exit_code == 2
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    verdicts = {line["capture"]: line for line in lines if line.get("type") == "verdict"}
+    assert verdicts[str(path)]["verdict"] == "error"
+    assert "link type 147 (USER0)" in json.dumps(verdicts[str(path)])
+    assert verdicts[str(SOURCE)]["verdict"] != "error"
+
+
 @pytest.mark.parametrize("what", ["missing", "directory"])
 def test_unreadable_path_is_one_line_and_exit_2(tmp_path: Path, what: str) -> None:
     path = tmp_path / "nothing.pcap"

@@ -25,6 +25,7 @@ from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Raw
 
 from sipwatch.capture.decode import Decoder
+from sipwatch.capture.linktypes import DECODED_LINKTYPES, LINKTYPE_NETMON_SPECIAL
 from sipwatch.capture.readers import open_capture
 from sipwatch.capture.types import Frame, Segment
 from sipwatch.sip.detect import looks_like_sip
@@ -542,6 +543,16 @@ def test_skip_reasons() -> None:
         "unknown-linktype-147": 1,
         "truncated-ip": 1,
     }
+
+
+def test_decoded_link_types_are_the_decoders_dispatch() -> None:
+    """``DECODED_LINKTYPES`` (what makes a classic pcap readable at all) names exactly the link
+    types the decoder dispatches on; every other one is skipped as unknown."""
+    for link in [*range(512), 0x8000, 0xFFFE, LINKTYPE_NETMON_SPECIAL]:
+        decoder = Decoder()
+        feed_bytes(b"\x00" * 64, linktype=link, decoder=decoder)
+        unknown = decoder.skipped[f"unknown-linktype-{link}"] == 1
+        assert unknown == (link not in DECODED_LINKTYPES | {LINKTYPE_NETMON_SPECIAL}), link
 
 
 def test_ethernet_padding_is_not_payload() -> None:

@@ -26,6 +26,49 @@ LINKTYPE_IPV4: Final = 228
 LINKTYPE_IPV6: Final = 229
 LINKTYPE_LINUX_SLL2: Final = 276
 
+#: The link types :class:`sipwatch.capture.decode.Decoder` decodes (tests/test_capture_decode.py
+#: holds this set and the decoder's dispatch equal). A classic pcap has one link type for all
+#: its records, so one outside this set makes the whole file unreadable.
+DECODED_LINKTYPES: Final[frozenset[int]] = frozenset(
+    {
+        LINKTYPE_NULL,
+        LINKTYPE_ETHERNET,
+        LINKTYPE_PPP,
+        LINKTYPE_RAW_DLT12,
+        LINKTYPE_RAW_DLT14,
+        LINKTYPE_PPP_HDLC,
+        LINKTYPE_RAW,
+        LINKTYPE_LOOP,
+        LINKTYPE_LINUX_SLL,
+        LINKTYPE_IPV4,
+        LINKTYPE_IPV6,
+        LINKTYPE_LINUX_SLL2,
+    }
+)
+
+#: Names of link types a capture file may hold but sipwatch does not decode, for error messages
+#: (tcpdump.org "Link-layer header types").
+_UNDECODED_NAMES: Final[dict[int, str]] = {
+    LINKTYPE_TOKEN_RING: "IEEE802_5 Token Ring",
+    LINKTYPE_FDDI: "FDDI",
+    105: "IEEE802_11 Wi-Fi",
+    119: "PRISM_HEADER",
+    127: "IEEE802_11_RADIOTAP",
+    **{147 + n: f"USER{n}" for n in range(16)},
+    187: "BLUETOOTH_HCI_H4",
+    189: "USB_LINUX",
+    195: "IEEE802_15_4",
+    220: "USB_LINUX_MMAPPED",
+    249: "NETLINK",
+}
+
+
+def linktype_name(link: int) -> str:
+    """``147 (USER0)`` for a known name, else ``147``."""
+    name = _UNDECODED_NAMES.get(link)
+    return f"{link} ({name})" if name else str(link)
+
+
 #: Frames of a NetMon record type that is not a packet (process table, event trace, filter...).
 LINKTYPE_NETMON_SPECIAL: Final = 0x10000 - 1
 

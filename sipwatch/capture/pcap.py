@@ -16,6 +16,7 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
+from sipwatch.capture.linktypes import DECODED_LINKTYPES, linktype_name
 from sipwatch.capture.types import Frame
 from sipwatch.errors import CaptureFormatError
 
@@ -51,13 +52,20 @@ def read_pcap(inp: ChunkedInput) -> Iterator[Frame]:
     inp.pos += _FILE_HEADER_LEN
     # The top bits of the link-type field carry FCS information (pcap spec "LinkType and
     # additional information"); the type itself is the low 16 bits.
+    link &= 0xFFFF
+    if link not in DECODED_LINKTYPES:
+        # One link type for every record: not one packet of this file can be decoded.
+        raise CaptureFormatError(
+            f"{stats.name}: unreadable: its link type {linktype_name(link)} is not one sipwatch "
+            "decodes (Ethernet, Linux cooked, raw IP, loopback, PPP)"
+        )
     return _records(
         inp,
         rec=struct.Struct(order + "IIII"),
         unit=unit,
         rec_len=rec_len,
         snaplen=snaplen,
-        link=link & 0xFFFF,
+        link=link,
     )
 
 
