@@ -672,3 +672,29 @@ def test_fast_path_is_used_for_ordinary_messages() -> None:
     fast = _headers_fast(lines)
     assert fast is not None
     assert (*fast, []) == _headers_slow(lines)
+
+
+@pytest.mark.parametrize(
+    ("start", "is_message"),
+    [
+        (b"SIP/2.0 420 Bad \x1b[31mExtension", False),
+        (b"SIP/2.0 200 O\x00K", False),
+        (b"SIP/2.0 200 O\x7fK", False),
+        (b"SIP/2.0 200 Very\tOK", True),  # RFC 3261 §25.1: HTAB is allowed in a Reason-Phrase
+        (b"OPTIONS sip:a\x1b@h SIP/2.0", False),
+        (b"OPTIONS sip:a\t@h SIP/2.0", False),
+        (b"OPTIONS sip:a@h SIP/2.0", True),
+    ],
+)
+def test_control_character_in_start_line_is_malformed_not_dropped(
+    start: bytes, is_message: bool
+) -> None:
+    data = start + b"\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+    assert looks_like_sip(data)  # SIP, so never skipped as non-sip-udp
+    parsed = parse_message(data)
+    if is_message:
+        assert isinstance(parsed, SipMessage)
+    else:
+        assert isinstance(parsed, Malformed)
+        assert parsed.reason == "control character in the start line"
+        assert parsed.start_line == start.decode("utf-8", "replace")

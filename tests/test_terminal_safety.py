@@ -146,7 +146,7 @@ def test_renderer_exact_output_for_hostile_records() -> None:
     )
     request = parsed(
         sip(
-            b"OPTIONS sip:\x1b]8;;http://evil.example/\x07x@h SIP/2.0",
+            b"OPTIONS sip:x@h SIP/2.0",
             VIA,
             b"Max-Forwards: 70",
             FROM,
@@ -155,6 +155,9 @@ def test_renderer_exact_output_for_hostile_records() -> None:
             b"CSeq: 7 OPTIONS",
         )
     )
+    # The parser makes a start line with a control character malformed; the renderer must be
+    # safe on its own all the same (defence in depth), so the URI is set behind its back.
+    request.uri = "sip:\x1b]8;;http://evil.example/\x07x@h"
     long_uri = parsed(
         sip(
             b"OPTIONS sip:" + b"\xe2\x80\xae" * 30 + b"u" * 60_000 + b"@h SIP/2.0",
@@ -414,3 +417,62 @@ def test_a_1_mb_header_line_over_tcp_prints_a_bounded_report(tmp_path: Path) -> 
     shown = [line for line in result.stdout.splitlines() if re.match(r" +\d+ \d\d:", line)]
     assert len(shown) == 1 and "OPTIONS sip:y@h" in shown[0]
     assert "tcp-oversize-headers 1" in result.stdout
+
+
+# -- a start line with a control character: malformed, shown escaped, counted --------------------
+
+
+def _control_capture(tmp_path: Path) -> Path:
+    via = b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-c1"
+    dialog = (b"From: <sip:a@h>;tag=1", b"Call-ID: c1", b"CSeq: 1 INVITE")
+    messages = [
+        (A, B, sip(b"INVITE sip:bob@h SIP/2.0", via, b"Max-Forwards: 70", b"To: <sip:bob@h>",
+                   *dialog, b"Require: foo")),
+        (B, A, sip(b"SIP/2.0 420 Bad \x1b[31mExtension", via, b"To: <sip:bob@h>;tag=2", *dialog,
+                   b"Unsupported: foo")),
+        (A, B, sip(b"OPTIONS sip:x\x00y@h SIP/2.0", via, b"To: <sip:x@h>", *dialog)),
+    ]  # fmt: skip
+    records = [
+        (1_700_000_000.0 + n * 0.1, udp_frame(src, dst, data))
+        for n, (src, dst, data) in enumerate(messages)
+    ]
+    path = tmp_path / "control.pcap"
+    path.write_bytes(bf.pcap_bytes(records, 1))
+    return path
+
+
+def test_control_character_in_start_line_is_malformed_in_the_terminal(tmp_path: Path) -> None:
+    """Not dropped as ``non-sip-udp`` (the 420 would vanish): a MALFORMED line, escaped."""
+    result = CliRunner().invoke(app, ["pcap", str(_control_capture(tmp_path)), "--no-color"])
+    assert result.exit_code == 0, result.stderr
+    assert UNSAFE.search(result.stdout) is None
+    lines = result.stdout.splitlines()
+    assert lines[2:4] == [
+        "     2 22:13:20.100 192.0.2.2:5060 → 192.0.2.1:5060 UDP  MALFORMED control character in"
+        " the start line",
+        "         ↳ SIP/2.0 420 Bad \\x1b[31mExtension\\x0d\\x0aVia: SIP/2.0/UDP",
+    ]
+    assert "         ↳ OPTIONS sip:x\\x00y@h SIP/2.0\\x0d\\x0aVia: SIP/2.0/UDP" in lines
+    assert "malformed         control character in the start line 2" in lines
+    assert "skipped" not in result.stdout
+
+
+def test_control_character_in_start_line_is_malformed_in_json_lines(tmp_path: Path) -> None:
+    path = _control_capture(tmp_path)
+    result = CliRunner().invoke(app, ["pcap", str(path), "--format", "jsonl"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.isascii() and "\x1b" not in result.stdout
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    malformed = [line for line in lines if line["type"] == "malformed"]
+    assert [(m["frame"], m["reason"]) for m in malformed] == [
+        (2, "control character in the start line"),
+        (3, "control character in the start line"),
+    ]
+    assert malformed[0]["excerpt"].startswith("SIP/2.0 420 Bad \\x1b[31mExtension\\x0d\\x0a")
+    assert malformed[1]["excerpt"].startswith("OPTIONS sip:x\\x00y@h SIP/2.0\\x0d\\x0a")
+    summary = lines[-1]
+    assert (summary["messages"], summary["malformed"], summary["skipped"]) == (
+        1,
+        {"control character in the start line": 2},
+        {},
+    )

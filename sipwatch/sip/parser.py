@@ -71,6 +71,12 @@ _COMMON_METHODS: Final[frozenset[str]] = frozenset(
         "UPDATE",
     }
 )
+#: RFC 3261 §25.1: neither a Request-URI nor a Reason-Phrase holds a control character (HTAB
+#: aside, allowed in a reason). A start line that is SIP but carries one (a NUL from a fuzzer,
+#: an ESC sequence aimed at a terminal) is malformed: counted and shown, never a message whose
+#: reason reaches an analysis, and never dropped as not-SIP.
+_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_REASON: Final = "control character in the start line"
 _EXCERPT: Final = 80
 _HUGE: Final = 10**18
 _MANDATORY_KEYS: Final = frozenset(key for key, _ in MANDATORY_HEADERS)
@@ -193,6 +199,8 @@ def _parse(data: bytes) -> ParseResult:
         if not 100 <= status <= 699:
             return Malformed(f"status code {status} out of range 100-699", data, _excerpt(first))
         reason = parts[2] if len(parts) > 2 else ""
+        if _CONTROL.search(reason) is not None:
+            return Malformed(_CONTROL_REASON, data, _excerpt(first))
         method = uri = ""
     else:
         kind = "request"
@@ -209,6 +217,8 @@ def _parse(data: bytes) -> ParseResult:
         uri = uri.strip(" ")
         if not uri or " " in uri:
             return Malformed("bad Request-URI", data, _excerpt(first))
+        if _CONTROL.search(uri) is not None or "\t" in uri:
+            return Malformed(_CONTROL_REASON, data, _excerpt(first))
 
     # -- header lines (RFC 3261 §7.3) -----------------------------------------------------
     del lines[0]
