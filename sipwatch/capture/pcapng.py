@@ -53,6 +53,13 @@ _BE_OPB = struct.Struct(">HHIIII")
 #: Per interface: (link type, timestamp units per second, offset in seconds, snaplen).
 Interface = tuple[int, float, float, int]
 
+#: Interfaces one section may declare. Real captures have a handful (dumpcap writes one IDB per
+#: interface it captured on); a crafted file can hold millions of 20-byte IDBs. Further ones
+#: are refused and counted (``too-many-interfaces``), and their packets skipped as from an
+#: undeclared interface. Identical descriptions share one tuple, so a full table costs one
+#: list slot (8 bytes) per interface plus one tuple per distinct description (at most ~10 MB).
+MAX_INTERFACES: Final = 65_536
+
 
 def read_pcapng(inp: ChunkedInput) -> Iterator[Frame]:
     """Check the first Section Header Block now (so garbage fails at open) and return frames."""
@@ -107,6 +114,7 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
     opb = _LE_OPB.unpack_from
     trailer = struct.Struct("<I").unpack_from
     interfaces: list[Interface] = []
+    distinct: dict[Interface, Interface] = {}
     number = 0
     last_ts = before_last = 0.0
     while True:
@@ -222,9 +230,18 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
             start = pos + 28
         else:
             if btype == _IDB and blen >= 20:
-                interfaces.append(_parse_idb(buf, pos, blen, order))
+                if len(interfaces) < MAX_INTERFACES:
+                    described = _parse_idb(buf, pos, blen, order)
+                    interfaces.append(distinct.setdefault(described, described))
+                else:
+                    stats.count(
+                        "too-many-interfaces",
+                        f"after record {number}: more than {MAX_INTERFACES} interfaces in one "
+                        "section; the further ones are refused and their packets skipped",
+                    )
             elif btype == _SHB:
                 interfaces = []
+                distinct = {}
             pos = end
             continue
         if start + caplen > end - 4:
