@@ -7,6 +7,7 @@ under a stated bound, and what was refused is counted where the summary shows it
 
 from __future__ import annotations
 
+import gzip
 import struct
 import time
 import tracemalloc
@@ -14,8 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sipwatch.capture import pcapng
+from pytest import MonkeyPatch
+from typer.testing import CliRunner
+
+from sipwatch.capture import netmon, pcapng
 from sipwatch.capture.readers import open_capture
+from sipwatch.cli import app
+from sipwatch.pipeline import Pipeline, PipelineOptions
+from sipwatch.records import MessageRecord
 from tests import build_frames as bf
 from tests.conftest import CAPTURES
 
@@ -33,7 +40,9 @@ def measured(run: Callable[[], T]) -> tuple[T, int, float]:
     try:
         base = tracemalloc.get_traced_memory()[0]
         result = run()
-        return result, tracemalloc.get_traced_memory()[1] - base, seconds
+        peak = tracemalloc.get_traced_memory()[1] - base
+        print(f"peak {peak / MB:.1f} MB, {seconds:.3f} s")  # shown with pytest -s
+        return result, peak, seconds
     finally:
         tracemalloc.stop()
 
@@ -60,9 +69,7 @@ def test_interface_descriptions_are_capped(tmp_path: Path) -> None:
     idbs = b"".join(bf.ng_idb(1, snaplen=1000 + n) for n in range(count))  # all distinct
     data = _sip_frame()
     path = tmp_path / "idbs.pcapng"
-    path.write_bytes(
-        bf.ng_shb() + idbs + bf.ng_epb(0, 1, data) + bf.ng_epb(count - 1, 2, data)
-    )
+    path.write_bytes(bf.ng_shb() + idbs + bf.ng_epb(0, 1, data) + bf.ng_epb(count - 1, 2, data))
     (frames, counters, problems), peak, seconds = measured(lambda: frames_and_counters(path))
     assert frames == 1
     assert counters == {"too-many-interfaces": 4_464, "unknown-interface": 1}
@@ -72,3 +79,75 @@ def test_interface_descriptions_are_capped(tmp_path: Path) -> None:
     )
     assert peak < 16 * MB, peak  # measured: 12 MB, of which 1.4 MB is the file itself
     assert seconds < 2, seconds  # measured: 0.17 s
+
+
+# -- (2) NetMon: read whole, once, up to a cap ---------------------------------------------------
+
+
+def _netmon(frames: int, size: int) -> bytes:
+    payload = _sip_frame().ljust(size, b"\x00")
+    return bf.netmon_bytes([(1_700_000_000.0 + n, payload) for n in range(frames)], start=1e9)
+
+
+def test_netmon_file_is_held_once(tmp_path: Path) -> None:
+    """A 6 MB NetMon file: the peak is the file plus its buffer's growth slack (1/8) and two
+    1 MiB read chunks, not twice the file (measured: 8.9 MB)."""
+    data = _netmon(400, 15_000)
+    path = tmp_path / "big.cap"
+    path.write_bytes(data)
+
+    def read() -> int:
+        with open_capture(path) as source:
+            return sum(len(frame.data) for frame in source)
+
+    total, peak, seconds = measured(read)
+    assert total == 400 * 15_000
+    assert peak < 1.15 * len(data) + 2.5 * MB, (peak, len(data))
+    assert seconds < 2, seconds
+
+
+def test_netmon_file_over_the_cap_is_refused(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    """Over the cap (set to 16 MiB here, 128 MiB by default): one line, exit 2, and reading
+    stops at the cap, so memory stays near it however large the file expands."""
+    monkeypatch.setattr(netmon, "MAX_FILE", 16 << 20)
+    path = tmp_path / "huge.cap.gz"
+    path.write_bytes(gzip.compress(_netmon(2_000, 15_000), compresslevel=1))  # 30 MB inside
+    result, peak, seconds = measured(lambda: CliRunner().invoke(app, ["pcap", str(path)]))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"sipwatch: error: {path}: NetMon file larger than 16 MiB, the most sipwatch reads (the "
+        "format keeps its frame table at the end, so it is read whole); convert it first: "
+        "editcap -F pcapng FILE OUT.pcapng\n"
+    )
+    # The cap, its growth slack, one chunk past it and gzip's buffers (measured: 23 MB).
+    assert peak < 1.15 * (16 << 20) + 6 * MB, peak
+    assert seconds < 5, seconds
+
+
+# -- (3) NetMon: repeated frame references ---------------------------------------------------------
+
+
+def test_netmon_repeated_frame_references_are_skipped_in_linear_time(tmp_path: Path) -> None:
+    """20,000 table entries all pointing at one 60 KB frame (a 140 KB file): one frame is
+    decoded, the 19,999 repeats are counted and skipped, in well under a second."""
+    one = _netmon(1, 60_000)
+    table_off, table_len = struct.unpack_from("<II", one, 24)
+    (first,) = struct.unpack_from("<I", one, table_off)
+    crafted = bytearray(one[:table_off]) + struct.pack("<I", first) * 20_000
+    struct.pack_into("<II", crafted, 24, table_off, 4 * 20_000)
+    path = tmp_path / "repeats.cap"
+    path.write_bytes(bytes(crafted))
+    assert table_len == 4 and len(crafted) < 150_000
+
+    def run() -> tuple[int, dict[str, int]]:
+        pipeline = Pipeline(PipelineOptions(), source=str(path))
+        with open_capture(path) as source:
+            messages = sum(isinstance(r, MessageRecord) for r in pipeline.run(source))
+            counters = dict(source.stats.counters)
+        return messages, counters
+
+    (records, counters), peak, seconds = measured(run)
+    assert counters == {"netmon-frame-overlap": 19_999}
+    assert records == 1  # the one INVITE, once
+    assert seconds < 1, seconds
+    assert peak < 4 * MB, peak

@@ -9,15 +9,21 @@ whose first field is the frame's own media type (2.1: media; 2.2: + process inde
 timestamp and time-zone index).
 
 The frame table usually sits at the end of the file, so this format cannot be streamed: the
-file is read whole (NetMon files are bounded by their 32-bit offsets). The start time is taken
-as UTC, which matches what tshark prints for the public NetMon capture.
+file is read whole, once, up to :data:`MAX_FILE` bytes (a larger one is refused at open, with
+the advice to convert it). Network Monitor writes frames one after the other and the table in
+that order, so each table entry must point past the end of the record before it: a crafted
+table whose entries all point at one large frame (or overlap) would otherwise cost time per
+entry times frame size; such entries are skipped and counted (``netmon-frame-overlap``). The
+start time is taken as UTC, which matches what tshark prints for the public NetMon capture.
 """
 
 from __future__ import annotations
 
 import calendar
 import struct
-from collections.abc import Iterator
+import sys
+from array import array
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 from sipwatch.capture.linktypes import netmon_linktype
@@ -34,6 +40,10 @@ _V1_RECORD = struct.Struct("<IHH")  # ms since start, original length, captured 
 _V2_RECORD = struct.Struct("<QII")  # µs since start, original length, captured length
 #: 2.3+ trailer timestamps are 100 ns ticks since 1601-01-01 UTC (a Windows FILETIME).
 _FILETIME_UNIX_EPOCH: Final = 116_444_736_000_000_000  # 1970-01-01 in FILETIME ticks
+#: The largest NetMon file read (it is held in memory whole, once; the frame table's entries
+#: are read in place, 4 bytes each). Network Monitor's own default capture buffer is far
+#: smaller; 128 MiB keeps any NetMon input under docs/limits.md's stated peak.
+MAX_FILE: Final = 128 << 20
 
 
 def _trailer_len(major: int, minor: int) -> int:
@@ -50,7 +60,14 @@ def _trailer_len(major: int, minor: int) -> int:
 def read_netmon(inp: ChunkedInput) -> Iterator[Frame]:
     """Read the whole file, check its header now, and return the frame iterator."""
     stats = inp.stats
-    data = inp.read_all()
+    read = inp.read_all(MAX_FILE)
+    if read is None:
+        raise CaptureFormatError(
+            f"{stats.name}: NetMon file larger than {MAX_FILE >> 20} MiB, the most sipwatch "
+            "reads (the format keeps its frame table at the end, so it is read whole); "
+            "convert it first: editcap -F pcapng FILE OUT.pcapng"
+        )
+    data = read
     if len(data) < _HEADER_LEN:
         raise CaptureFormatError(f"{stats.name}: NetMon file header cut short (file too small)")
     magic, minor, major, media, *systime, table_off, table_len = _HEADER.unpack_from(data, 0)
@@ -73,14 +90,26 @@ def read_netmon(inp: ChunkedInput) -> Iterator[Frame]:
             f"({len(data)} bytes); frames after the cut are lost"
         )
         count = max(0, (len(data) - table_off) // 4)
-    offsets = struct.unpack_from(f"<{count}I", data, table_off) if count else ()
+    offsets = _offsets(data, table_off, count)
     return _frames(inp, data, offsets, version=(major, minor), media=media, start=start)
+
+
+def _offsets(data: bytearray | bytes, at: int, count: int) -> Sequence[int]:
+    """The frame table's ``count`` little-endian 32-bit offsets, 4 bytes each (not a tuple of
+    Python ints, which would cost ~36 bytes an entry)."""
+    if count <= 0:
+        return ()
+    if sys.byteorder == "little":
+        return memoryview(data)[at : at + 4 * count].cast("I")
+    table = array("I", data[at : at + 4 * count])
+    table.byteswap()
+    return table
 
 
 def _frames(
     inp: ChunkedInput,
-    data: bytes,
-    offsets: tuple[int, ...],
+    data: bytearray | bytes,
+    offsets: Sequence[int],
     *,
     version: tuple[int, int],
     media: int,
@@ -96,7 +125,15 @@ def _frames(
     size = len(data)
     number = 0
     last_ts = before_last = 0.0
+    previous_end = 0
     for index, off in enumerate(offsets, 1):
+        if off < previous_end:
+            stats.count(
+                "netmon-frame-overlap",
+                f"frame {index}: record at offset {off} overlaps the record before it (a "
+                "frame table entry repeated or out of order); skipped",
+            )
+            continue
         if off + rec_len > size:
             stats.truncated = True
             stats.problem(f"frame {index}: record at offset {off} is past the end of the file")
@@ -108,6 +145,7 @@ def _frames(
             stats.truncated = True
             stats.problem(f"capture cut in the middle of record {index} ({incl} bytes)")
             break
+        previous_end = end + trailer
         link = default_link
         ts = start + delta * unit
         if trailer:
@@ -121,4 +159,4 @@ def _frames(
             stats.time_went_back(number, ts, last_ts, before_last)
         before_last, last_ts = last_ts, ts
         stats.frames = number
-        yield Frame(ts, link, data[begin:end], number, orig)
+        yield Frame(ts, link, bytes(data[begin:end]), number, orig)

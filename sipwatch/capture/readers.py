@@ -154,14 +154,19 @@ class ChunkedInput:
             self.pos = 0
         return True
 
-    def read_all(self) -> bytes:
-        """Everything from ``pos`` to the end (for formats that are not streamable)."""
-        parts = [self.buf[self.pos :]]
-        while chunk := self.more():
-            parts.append(chunk)
+    def read_all(self, limit: int) -> bytearray | None:
+        """Everything from ``pos`` to the end (for formats that are not streamable), or None
+        as soon as it would pass ``limit`` bytes.
+
+        The bytes are appended to one buffer as they come, so the file is held once (a list of
+        chunks joined at the end would hold it twice at the join).
+        """
+        data = bytearray(self.buf[self.pos :])
         self.buf = b""
         self.pos = 0
-        return b"".join(parts)
+        while len(data) <= limit and (chunk := self.more(CHUNK)):
+            data += chunk
+        return data if len(data) <= limit else None
 
 
 class CaptureSource:
