@@ -8,12 +8,15 @@ under a stated bound, and what was refused is counted where the summary shows it
 from __future__ import annotations
 
 import gzip
+import json
 import struct
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pytest import MonkeyPatch
 from typer.testing import CliRunner
@@ -21,12 +24,14 @@ from typer.testing import CliRunner
 from sipwatch.capture import netmon, pcapng
 from sipwatch.capture.readers import open_capture
 from sipwatch.cli import app
+from sipwatch.correlate.limits import Limits
 from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import MessageRecord
 from tests import build_frames as bf
 from tests.conftest import CAPTURES
 
 T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
 MB = 1 << 20
 
 
@@ -151,3 +156,33 @@ def test_netmon_repeated_frame_references_are_skipped_in_linear_time(tmp_path: P
     assert records == 1  # the one INVITE, once
     assert seconds < 1, seconds
     assert peak < 4 * MB, peak
+
+
+# -- (4) the exchange table: a flood of unanswered Call-IDs ---------------------------------------
+
+
+def _table_peak(table: str, cap: int, entries: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.table_peak", table, str(cap), str(entries)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_unanswered_call_ids_stay_under_the_stated_peak() -> None:
+    """A million unanswered INVITEs, each its own Call-ID, within one Timer B: scaled down to
+    12,000 with the exchange cap at 8,000 (evicting 4,000), resident memory measured in a child
+    process. The cost per exchange, extrapolated to the default cap, must keep the whole
+    process under 300 MB (docs/limits.md: measured about 5.5 KB an exchange)."""
+    run = _table_peak("exchanges", 8_000, 12_000)
+    assert run["evicted"] == {"exchanges": 4_000}
+    per_exchange_kb = (run["peak_kb"] - run["baseline_kb"]) / 8_000
+    assert per_exchange_kb < 7.0, per_exchange_kb
+    extrapolated_mb = (run["baseline_kb"] + per_exchange_kb * Limits().exchanges) / 1024
+    assert extrapolated_mb < 300, extrapolated_mb
+    assert run["seconds"] < 10, run["seconds"]

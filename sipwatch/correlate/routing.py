@@ -212,7 +212,7 @@ class Router:
         msg: SipMessage,
     ) -> None:
         """Exchange-level handling of a request, once per exchange."""
-        ex.request, ex.request_frame, ex.request_ts = msg, frame, ts
+        ex.request, ex.request_frame, ex.request_ts = msg.without_payload(), frame, ts
         ex.in_dialog = bool(f.to_tag)
         ex.request_src, ex.request_dst = src, dst
         method = ex.method

@@ -221,6 +221,20 @@ class SipMessage:
         raw = self.header("content-type") or ""
         return raw.split(";", 1)[0].strip().lower()
 
+    def without_payload(self) -> SipMessage:
+        """The same message without its raw bytes and body, for state kept after it was shown.
+
+        The correlator keeps each open exchange's request for the findings it may still make
+        (they read headers and the Request-URI, never the bytes); a table of tens of thousands
+        of open exchanges then holds no datagram or SDP body each. Headers are shared.
+        """
+        slim = SipMessage(
+            self.kind, self.method, self.uri, self.status, self.reason, self.headers,
+            self.index, b"", b"", _NO_WARNINGS,
+        )  # fmt: skip
+        slim._cseq = self._cseq
+        return slim
+
     def start_line(self) -> str:
         if self.kind == "request":
             return f"{self.method} {self.uri} SIP/2.0"
@@ -239,6 +253,9 @@ def cseq_fields(raw: str | None) -> tuple[int, str]:
     method = parts[1] if len(parts) > 1 else ""
     return number, method
 
+
+#: The warnings of a message kept without its payload (never appended to).
+_NO_WARNINGS: list[str] = []
 
 #: Header values seen recently -> their ``tag`` / ``branch`` parameter, for every layer (the
 #: correlator's transaction keys and the printed tags read the same table). The messages of one

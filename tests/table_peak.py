@@ -1,0 +1,95 @@
+"""Fill one correlator table with crafted traffic and print the peak memory, as JSON.
+
+Run as ``python -m tests.table_peak TABLE CAP ENTRIES`` in a child process (so the peak is this
+workload's alone): ``TABLE`` is ``exchanges`` (unanswered INVITEs, each its own Call-ID) or
+``dialogs`` (INVITE and a tagged 180 per call: an early dialog and its exchange), ``CAP`` the
+table's cap (``0``: the default), ``ENTRIES`` how many calls to send, all within one second of
+capture time so no timer expires any. Prints ``{"baseline_kb", "peak_kb", "seconds",
+"evicted"}``: resident memory (``ru_maxrss``) after imports and at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from functools import partial
+
+import sipwatch.correlation
+from sipwatch.capture.types import Frame
+from sipwatch.correlate.correlator import Correlator
+from sipwatch.correlate.limits import Limits
+from sipwatch.pipeline import Pipeline, PipelineOptions
+from tests.test_memory import _frame
+
+_SERVER = bytes([10, 0, 0, 1])
+
+
+def _invite(i: int) -> bytes:
+    return (
+        f"INVITE sip:{2000 + i % 5000}@example.net SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 10.1.1.{i % 100 + 2}:5062;branch=z9hG4bK{i * 7919:x}.{i % 97}\r\n"
+        f"Max-Forwards: 70\r\nFrom: <sip:u{i % 250}@example.net>;tag=f{i:x}\r\n"
+        f"To: <sip:{2000 + i % 5000}@example.net>\r\n"
+        f"Call-ID: {i:x}-{(i * 2654435761) % 4294967296:08x}@ua.example.net\r\n"
+        f"CSeq: 1 INVITE\r\nContact: <sip:u@10.1.1.{i % 100 + 2}:5062>\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def _ringing(i: int, invite: bytes) -> bytes:
+    head = invite.split(b"\r\n")
+    via, from_, to, call_id, cseq = head[1], head[3], head[4], head[5], head[6]
+    return b"\r\n".join(
+        [
+            b"SIP/2.0 180 Ringing",
+            via,
+            from_,
+            to + b";tag=t%x" % i,
+            call_id,
+            cseq,
+            b"Contact: <sip:callee@10.0.0.1>",
+            b"Content-Length: 0",
+            b"",
+            b"",
+        ]
+    )
+
+
+def frames(table: str, entries: int) -> Iterator[Frame]:
+    number = 0
+    for i in range(entries):
+        ts = 1_700_000_000.0 + i / (entries + 1)
+        ua = bytes([10, 1, 1, i % 100 + 2])
+        invite = _invite(i)
+        number += 1
+        yield _frame(ts, number, ua, 5062, _SERVER, invite)
+        if table == "dialogs":
+            number += 1
+            yield _frame(ts, number, _SERVER, 5062, ua, _ringing(i, invite))
+
+
+def main() -> None:
+    table, cap, entries = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if cap:
+        limits = replace(Limits(), **{table: cap})
+        sipwatch.correlation.Correlator = partial(Correlator, limits=limits)  # type: ignore[misc]
+    pipeline = Pipeline(PipelineOptions(), source="crafted")
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    for _ in pipeline.run(frames(table, entries)):
+        pass
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    evicted = dict(pipeline.summary.evictions)
+    print(
+        json.dumps(
+            {"baseline_kb": baseline, "peak_kb": peak, "seconds": seconds, "evicted": evicted}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
