@@ -58,8 +58,15 @@ def _trailer_len(major: int, minor: int) -> int:
 
 
 def read_netmon(inp: ChunkedInput) -> Iterator[Frame]:
-    """Read the whole file, check its header now, and return the frame iterator."""
+    """Check the header, read the whole file (up to :data:`MAX_FILE`), return the frames."""
     stats = inp.stats
+    if not inp.need(_HEADER_LEN):
+        raise CaptureFormatError(f"{stats.name}: NetMon file header cut short (file too small)")
+    magic, minor, major = _HEADER.unpack_from(inp.buf, inp.pos)[:3]
+    if (magic == b"RTSS") != (major == 1) or major not in (1, 2):
+        raise CaptureFormatError(
+            f"{stats.name}: NetMon file of unsupported version {major}.{minor}"
+        )
     read = inp.read_all(MAX_FILE)
     if read is None:
         raise CaptureFormatError(
@@ -68,13 +75,7 @@ def read_netmon(inp: ChunkedInput) -> Iterator[Frame]:
             "convert it first: editcap -F pcapng FILE OUT.pcapng"
         )
     data = read
-    if len(data) < _HEADER_LEN:
-        raise CaptureFormatError(f"{stats.name}: NetMon file header cut short (file too small)")
-    magic, minor, major, media, *systime, table_off, table_len = _HEADER.unpack_from(data, 0)
-    if (magic == b"RTSS") != (major == 1) or major not in (1, 2):
-        raise CaptureFormatError(
-            f"{stats.name}: NetMon file of unsupported version {major}.{minor}"
-        )
+    _magic, _minor, _major, media, *systime, table_off, table_len = _HEADER.unpack_from(data, 0)
     stats.format = f"netmon{major}"
     year, month, _dow, day, hour, minute, second, millis = systime
     try:
