@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.table_peak TABLE CAP ENTRIES`` in a child process (so the peak is this
 workload's alone): ``TABLE`` is ``exchanges`` (unanswered INVITEs, each its own Call-ID) or
-``dialogs`` (INVITE and a tagged 180 per call: an early dialog and its exchange), ``CAP`` the
+``dialogs`` (INVITE and a tagged 180 per call: an early dialog and its exchange) or
+``transfers`` (REFER and 202 Accepted per call, no NOTIFY yet), ``CAP`` the
 table's cap (``0``: the default), ``ENTRIES`` how many calls to send, all within one second of
 capture time so no timer expires any. Prints ``{"baseline_kb", "peak_kb", "seconds",
 "evicted"}``: resident memory (``ru_maxrss``) after imports and at the end.
@@ -58,17 +59,35 @@ def _ringing(i: int, invite: bytes) -> bytes:
     )
 
 
+def _refer(i: int) -> bytes:
+    return (
+        _invite(i)
+        .replace(b"INVITE sip:", b"REFER sip:", 1)
+        .replace(b"CSeq: 1 INVITE", b"CSeq: 1 REFER")
+        .replace(
+            b"Content-Length: 0", b"Refer-To: <sip:carol%d@example.net>\r\nContent-Length: 0" % i
+        )
+    )
+
+
+def _accepted(i: int, refer: bytes) -> bytes:
+    return _ringing(i, refer).replace(b"180 Ringing", b"202 Accepted")
+
+
 def frames(table: str, entries: int) -> Iterator[Frame]:
     number = 0
     for i in range(entries):
         ts = 1_700_000_000.0 + i / (entries + 1)
         ua = bytes([10, 1, 1, i % 100 + 2])
-        invite = _invite(i)
+        request = _refer(i) if table == "transfers" else _invite(i)
         number += 1
-        yield _frame(ts, number, ua, 5062, _SERVER, invite)
+        yield _frame(ts, number, ua, 5062, _SERVER, request)
         if table == "dialogs":
             number += 1
-            yield _frame(ts, number, _SERVER, 5062, ua, _ringing(i, invite))
+            yield _frame(ts, number, _SERVER, 5062, ua, _ringing(i, request))
+        elif table == "transfers":
+            number += 1
+            yield _frame(ts, number, _SERVER, 5062, ua, _accepted(i, request))
 
 
 def main() -> None:

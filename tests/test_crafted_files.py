@@ -178,7 +178,8 @@ def test_unanswered_call_ids_stay_under_the_stated_peak() -> None:
     """A million unanswered INVITEs, each its own Call-ID, within one Timer B: scaled down to
     12,000 with the exchange cap at 8,000 (evicting 4,000), resident memory measured in a child
     process. The cost per exchange, extrapolated to the default cap, must keep the whole
-    process under 300 MB (docs/limits.md: measured about 5.5 KB an exchange)."""
+    process under 300 MB (docs/limits.md: measured about 5.6 KB an exchange, 174 MB peak for
+    60,000 at the default cap)."""
     run = _table_peak("exchanges", 8_000, 12_000)
     assert run["evicted"] == {"exchanges": 4_000}
     per_exchange_kb = (run["peak_kb"] - run["baseline_kb"]) / 8_000

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 class Limits:
     """Caps on every table; the oldest entry is evicted (and counted) when one is full."""
 
-    #: An open exchange costs about 5.5 KB while its request is kept (until it settles: an
-    #: unanswered one keeps it until Timer B/F), so 40,000 keep a flood of unanswered requests
-    #: (a scanner, a dead trunk) near 250 MB in all (docs/limits.md). A settled exchange
-    #: lingers 64*T1 for retransmissions and costs far less.
-    exchanges: int = 32_768
-    dialogs: int = 50_000
+    #: An open exchange costs about 5.5 KB while its request is kept (an unanswered one until
+    #: Timer B/F), about 9 KB for a REFER with its 202 and transfer: the cap keeps a crafted
+    #: flood of either (a scanner, a dead trunk) under 300 MB in all (docs/limits.md gives the
+    #: measured figure per table). A settled exchange lingers 64*T1 for retransmissions.
+    exchanges: int = 24_576
+    #: About 1.3 KB a dialog beyond its exchange.
+    dialogs: int = 32_768
     transfers: int = 10_000
     hops: int = 16  # transactions (hop copies) per exchange
     frames: int = 64  # frames remembered per exchange and per finding

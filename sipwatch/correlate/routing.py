@@ -488,7 +488,8 @@ class Router:
         else:
             take = status >= 300 and current >= 300 and tx.via_count < ex.final_depth
         if take:
-            ex.final, ex.final_msg, ex.final_frame, ex.final_ts = status, msg, frame, ts
+            ex.final, ex.final_msg = status, msg.without_payload()
+            ex.final_frame, ex.final_ts = frame, ts
             ex.final_reason = msg.reason
             ex.final_src, ex.final_depth = src, tx.via_count
 
