@@ -10,6 +10,7 @@ traceback reaches the user and every command fails the same way::
 
 from __future__ import annotations
 
+import difflib
 import enum
 import functools
 import inspect
@@ -348,16 +349,32 @@ def pipeline_options(
     method: list[str] | None,
     status: str | None,
     port: list[int] | None,
+    with_requests: bool = False,
 ) -> PipelineOptions:
-    """The options every capture-reading command shares, as one value for the pipeline."""
+    """The options every capture-reading command shares, as one value for the pipeline.
+
+    ``with_requests``: the terminal shows, greyed, the request each ``--status`` response
+    answers. A method name no registry lists gets a note on stderr (it may still be on the
+    wire: any token can be a method), a name that is not a token a usage error.
+    """
     from sipwatch.filters import MessageFilter
     from sipwatch.pipeline import PipelineOptions
 
+    message_filter = MessageFilter.build(call_id, method, status, port, with_requests)
+    registered = load_knowledge().registered_methods
+    for name in sorted(message_filter.methods - registered):
+        close = difflib.get_close_matches(name, sorted(registered), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        sys.stderr.write(
+            f"sipwatch: note: no registered SIP method is named {inert(name)} ({hint}"
+            f"registered: {', '.join(sorted(registered))}); only messages that carry it "
+            "are shown\n"
+        )
     return PipelineOptions(
         lang=lang.value,
         explain=explain.value,
         notify_timeout=notify_timeout,
-        filter=MessageFilter.build(call_id, method, status, port),
+        filter=message_filter,
     )
 
 
@@ -389,6 +406,7 @@ class StreamOptions:
             self.method,
             self.status,
             self.port,
+            with_requests=self.fmt == StreamFormat.text,
         )
 
 

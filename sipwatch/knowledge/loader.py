@@ -255,4 +255,9 @@ def _load(root: Traversable) -> Knowledge:
         comparisons=_collect(source, [("comparisons.toml",)], _PAIRS),
         registered_codes=_registered_codes(source),
         registered_option_tags=frozenset(row["option_tag"].lower() for row in tag_rows),
+        registered_methods=frozenset(
+            row["method"].upper()
+            for row in source.tsv("methods.tsv", ("method", "iana_registered"))
+            if row["iana_registered"] == "yes"
+        ),
     )

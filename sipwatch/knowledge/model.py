@@ -290,6 +290,8 @@ class Knowledge:
     comparisons: dict[frozenset[int], ComparisonEntry]
     registered_codes: dict[int, RegisteredCode]
     registered_option_tags: frozenset[str]
+    #: Method names IANA lists (registry/methods.tsv), upper case as on the wire.
+    registered_methods: frozenset[str] = frozenset()
 
     def response(self, code: int) -> ResponseEntry | None:
         """The entry for a code the knowledge base describes, or None."""

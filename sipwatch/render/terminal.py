@@ -134,6 +134,10 @@ class TerminalRenderer:
         line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
             line.append(("  (retransmission)", "dim italic"))
+        if record.context:  # the request a shown response answers: greyed, nothing under it
+            self._line([(text, "dim") for text, _ in line])
+            self._done()
+            return
         self._line(line)
         if record.annotation:
             self._annotation(record.annotation, width)
