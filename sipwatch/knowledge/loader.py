@@ -255,9 +255,14 @@ def _load(root: Traversable) -> Knowledge:
         comparisons=_collect(source, [("comparisons.toml",)], _PAIRS),
         registered_codes=_registered_codes(source),
         registered_option_tags=frozenset(row["option_tag"].lower() for row in tag_rows),
-        registered_methods=frozenset(
-            row["method"].upper()
-            for row in source.tsv("methods.tsv", ("method", "iana_registered"))
-            if row["iana_registered"] == "yes"
-        ),
+        registered_methods=_registered_methods(source),
     )
+
+
+def _registered_methods(source: _Source) -> frozenset[str]:
+    """The IANA-registered method names; none when a knowledge directory has no copy of the
+    method registry (they only tell a misspelt ``--method`` from a registered one)."""
+    if not source.exists("registry", "methods.tsv"):
+        return frozenset()
+    rows = source.tsv("methods.tsv", ("method", "iana_registered"))
+    return frozenset(row["method"].upper() for row in rows if row["iana_registered"] == "yes")
