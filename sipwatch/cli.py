@@ -331,6 +331,24 @@ NotifyTimeoutOption = Annotated[
         "first NOTIFY before the transfer is reported as no-notify.",
     ),
 ]
+
+
+class TimeFormat(enum.StrEnum):
+    abs = "abs"
+    rel = "rel"
+    delta = "delta"
+
+
+TimeOption = Annotated[
+    TimeFormat,
+    typer.Option(
+        "--time",
+        "-t",
+        help="Time column: abs, the UTC time of day (with the date on the first line and "
+        "when it changes); rel, seconds since the first message shown; delta, seconds since "
+        "the previous one (as tshark -t a, r, dd).",
+    ),
+]
 ColorOption = Annotated[
     bool | None,
     typer.Option(
@@ -394,6 +412,7 @@ class StreamOptions:
     status: StatusOption = None
     port: PortOption = None
     notify_timeout: NotifyTimeoutOption = 32.0
+    time: TimeOption = TimeFormat.abs
     color: ColorOption = None
 
     def pipeline(self) -> PipelineOptions:
@@ -456,7 +475,14 @@ def pcap(
     from sipwatch.commands.pcap import run_pcap
 
     with operator_errors():
-        code = run_pcap(files, stream.pipeline(), stream.fmt.value, stdout(), stream.color)
+        code = run_pcap(
+            files,
+            stream.pipeline(),
+            stream.fmt.value,
+            stdout(),
+            stream.color,
+            time_format=stream.time.value,
+        )
     raise typer.Exit(code)
 
 
@@ -546,6 +572,7 @@ def live(
             duration=duration,
             count=count,
             status_every=status_every,
+            time_format=stream.time.value,
         )
         code = run_live(settings, options, stream.fmt.value, stdout(), sys.stderr, stream.color)
     raise typer.Exit(code)

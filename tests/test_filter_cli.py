@@ -68,7 +68,7 @@ def test_status_shows_the_request_each_response_answers() -> None:
     result = run(AUTH, "--status", "4xx", "--no-color", "--explain", "none")
     lines = result.stdout.splitlines()
     assert lines[:2] == [
-        "     1 23:37:00.770 127.0.0.11:5060 → 127.0.0.12:5060 UDP  INVITE "
+        "     1 2026-11-25 23:37:00.770 127.0.0.11:5060 → 127.0.0.12:5060 UDP  INVITE "
         "sip:bob@127.0.0.13:5060  [1-15897@] 1 INVITE",
         "     2 23:37:00.771 127.0.0.12:5060 → 127.0.0.11:5060 UDP  407 Proxy Authentication "
         "Required  [1-15897@] 1 INVITE",

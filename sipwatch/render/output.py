@@ -81,11 +81,17 @@ def make_console(out: IO[str], color: bool | None = None, width: int | None = No
 
 
 def make_renderer(
-    fmt: str, out: IO[str], color: bool | None = None, flush: bool = False
+    fmt: str,
+    out: IO[str],
+    color: bool | None = None,
+    flush: bool = False,
+    time_format: str = "abs",
 ) -> Renderer:
+    """The renderer for ``--format``; ``time_format`` is ``--time`` (the timeline's column;
+    JSON lines always carry epoch seconds)."""
     if fmt == "jsonl":
         return JsonlRenderer(out, flush=flush)
-    return TerminalRenderer(make_console(out, color))
+    return TerminalRenderer(make_console(out, color), time_format=time_format)
 
 
 class OutputError(SipwatchError):

@@ -8,11 +8,12 @@ class so a wall of red stands out during an incident.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Console
 from rich.segment import Segment
@@ -38,6 +39,7 @@ _BLOCK_CACHE = 2048
 #: bell, backspace, vertical tab, form feed and carriage return are stripped.
 _LAYOUT = re.compile("[\a\b\t\n\v\f\r]")
 _NEWLINE = Segment.line()
+_EPOCH = datetime.date(1970, 1, 1)
 _JOIN = Text("")
 
 
@@ -54,6 +56,68 @@ def clock(ts: float) -> str:
     if millis == 1000:
         whole, millis = whole + 1, 0
     return time.strftime("%H:%M:%S", time.gmtime(whole % 86400)) + f".{millis:03d}"
+
+
+#: ``--time`` values, as tshark's ``-t a``, ``-t r`` and ``-t dd``.
+TIME_FORMATS: Final = ("abs", "rel", "delta")
+
+
+def day(ts: float) -> str:
+    """``YYYY-MM-DD`` (UTC) of ``ts``; outside years 1-9999 the day number since 1970 (``day
+    +53375995583``) rather than an error, since timestamps are data."""
+    days = math.floor(ts / 86400)
+    try:
+        return (_EPOCH + datetime.timedelta(days=days)).isoformat()
+    except OverflowError:
+        return f"day {days:+}"
+
+
+def seconds(value: float) -> str:
+    """Seconds with milliseconds, right-aligned in the width of :func:`clock`."""
+    if not math.isfinite(value):
+        return f"{'--':>12}"
+    return f"{value:>12.3f}"
+
+
+class TimeColumn:
+    """The time column of the timeline, in one of the :data:`TIME_FORMATS`.
+
+    * ``abs``: the time of day in UTC (:func:`clock`); the date (``2026-11-25 23:36:57.378``)
+      on the first line of each capture and on every line whose date differs from the line
+      before, so a capture spanning midnight or several days never reads as one day.
+    * ``rel``: seconds since the first message shown of the capture.
+    * ``delta``: seconds since the message shown before (0 for the first).
+
+    :meth:`restart` starts a capture afresh (``pcap`` renders several files in turn).
+    """
+
+    def __init__(self, mode: str = "abs") -> None:
+        if mode not in TIME_FORMATS:
+            raise ValueError(f"unknown time format {mode!r}")
+        self.mode = mode
+        self._first: float | None = None
+        self._previous: float | None = None
+        self._day: str | None = None
+
+    def restart(self) -> None:
+        self._first = self._previous = self._day = None
+
+    def text(self, ts: float) -> str:
+        if self.mode == "abs":
+            shown = clock(ts)
+            if math.isfinite(ts):
+                date = day(ts)
+                if date != self._day:
+                    self._day = date
+                    return f"{date} {shown}"
+            return shown
+        if self._first is None:
+            self._first = self._previous = ts
+        previous = self._previous if self._previous is not None else ts
+        self._previous = ts
+        if self.mode == "rel":
+            return seconds(ts - self._first)
+        return seconds(ts - previous)
 
 
 def short_call_id(call_id: str) -> str:
@@ -86,9 +150,15 @@ class TerminalRenderer:
     """
 
     def __init__(
-        self, console: Console, show_findings: bool = True, *, batch: bool = False
+        self,
+        console: Console,
+        show_findings: bool = True,
+        *,
+        batch: bool = False,
+        time_format: str = "abs",
     ) -> None:
         self.console = console
+        self.times = TimeColumn(time_format)
         self.show_findings = show_findings
         self._batch = batch
         self._writer = SegmentWriter(console)
@@ -119,7 +189,7 @@ class TerminalRenderer:
             return
         line: list[Piece] = [
             (f"{record.frame:>6} ", "dim"),
-            (clock(record.ts) + " ", "dim"),
+            (self.times.text(record.ts) + " ", "dim"),
             (f"{inert(record.src)} → {inert(record.dst)} ", ""),
             (f"{record.transport.upper():<4} ", "dim"),
         ]
@@ -256,7 +326,7 @@ class TerminalRenderer:
         self._line(
             [
                 (f"{record.frame:>6} ", "dim"),
-                (clock(record.ts) + " ", "dim"),
+                (self.times.text(record.ts) + " ", "dim"),
                 (f"{inert(record.src)} → {inert(record.dst)} ", ""),
                 (f"{record.transport.upper():<4} ", "dim"),
                 ("MALFORMED ", "bold red"),
@@ -310,6 +380,7 @@ class TerminalRenderer:
 
     def summary(self, summary: Summary) -> None:
         self._emit(flush=False)  # the records before it, in order
+        self.times.restart()  # the next capture's first line shows its own date again
         console = self.console
         console.print()
         head = Text("Summary", style="bold")
