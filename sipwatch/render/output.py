@@ -91,7 +91,11 @@ def make_renderer(
     JSON lines always carry epoch seconds)."""
     if fmt == "jsonl":
         return JsonlRenderer(out, flush=flush)
-    return TerminalRenderer(make_console(out, color), time_format=time_format)
+    # Fitted to the width only on a real terminal: a file or a pipe keeps one line per message
+    # (even coloured with --color or FORCE_COLOR, e.g. for less -R).
+    isatty = getattr(out, "isatty", None)
+    fit = bool(isatty()) if callable(isatty) else False
+    return TerminalRenderer(make_console(out, color), time_format=time_format, fit=fit)
 
 
 class OutputError(SipwatchError):

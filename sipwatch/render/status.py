@@ -229,7 +229,7 @@ def open_live_output(
         )
         # Batched: one print per batch of packets, so the status line is redrawn once per batch
         # instead of once per line (a burst would otherwise spend its time redrawing it).
-        timeline = TerminalRenderer(console, batch=True, time_format=time_format)
+        timeline = TerminalRenderer(console, batch=True, time_format=time_format, fit=True)
         status = FlushFirst(TerminalStatus(live), timeline.flush)
         return LiveOutput(timeline, status, timeline.flush)
     batched = BatchedText(out)

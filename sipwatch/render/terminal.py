@@ -21,11 +21,9 @@ from rich.style import Style
 from rich.text import Text
 
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.render.fit import Piece, fit_line
 from sipwatch.render.safe import inert, inert_bytes
 from sipwatch.render.segment_writer import SegmentWriter
-
-#: A run of text and the name of its style ("" for none).
-Piece = tuple[str, str]
 
 _CLASS_STYLE = {1: "cyan", 2: "green", 3: "yellow", 4: "red", 5: "bold red", 6: "bold magenta"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -156,9 +154,12 @@ class TerminalRenderer:
         *,
         batch: bool = False,
         time_format: str = "abs",
+        fit: bool = False,
     ) -> None:
         self.console = console
         self.times = TimeColumn(time_format)
+        #: Fit each line to the console's width (a terminal): see :mod:`sipwatch.render.fit`.
+        self.fit = fit
         self.show_findings = show_findings
         self._batch = batch
         self._writer = SegmentWriter(console)
@@ -181,7 +182,7 @@ class TerminalRenderer:
         msg = record.msg
         # Measuring the console costs system calls (rich asks each standard stream for its
         # terminal size); only wrapped blocks need the width, a bare line only its sign.
-        if record.annotation or record.notes or msg.warnings:
+        if self.fit or record.annotation or record.notes or msg.warnings:
             width = self._width = self.console.width
         else:
             width = self._width
@@ -193,22 +194,27 @@ class TerminalRenderer:
             (f"{inert(record.src)} → {inert(record.dst)} ", ""),
             (f"{record.transport.upper():<4} ", "dim"),
         ]
+        elidable = len(line) + 1  # the Request-URI, or the reason phrase
         if msg.kind == "request":
             line.append((inert(msg.method, 32), "bold"))
             line.append((" " + inert(msg.uri, _URI_LIMIT), ""))
         else:
             style = _CLASS_STYLE.get(msg.status // 100, "")
-            line.append((f"{msg.status} {inert(msg.reason, 60)}", style))
+            if self.fit:  # the code and the phrase apart, so that only the phrase is elided
+                line.append((str(msg.status), style))
+                line.append((" " + inert(msg.reason, 60), style))
+            else:
+                line.append((f"{msg.status} {inert(msg.reason, 60)}", style))
         cseq_num, cseq_method = msg.cseq
         line.append((f"  [{short_call_id(msg.call_id)}]", "dim"))
         line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
             line.append(("  (retransmission)", "dim italic"))
         if record.context:  # the request a shown response answers: greyed, nothing under it
-            self._line([(text, "dim") for text, _ in line])
+            self._fitted([(text, "dim") for text, _ in line], width, elidable)
             self._done()
             return
-        self._line(line)
+        self._fitted(line, width, elidable)
         if record.annotation:
             self._annotation(record.annotation, width)
         for note in record.notes:
@@ -223,6 +229,14 @@ class TerminalRenderer:
         if style is None and name not in self._styles:
             style = self._styles[name] = self.console.get_style(name, default=Style.null())
         return style
+
+    def _fitted(self, pieces: list[Piece], width: int, elidable: int | None) -> None:
+        """The line, fitted to ``width`` when :attr:`fit` is on (else one line, as it is)."""
+        if not self.fit:
+            self._line(pieces)
+            return
+        for line in fit_line(pieces, width, elidable):
+            self._line(line)
 
     def _line(self, pieces: list[Piece]) -> None:
         """One soft-wrapped line (``print(Text, soft_wrap=True)``): pieces, then a newline."""
@@ -323,7 +337,7 @@ class TerminalRenderer:
         width = self._width = self.console.width
         if width < 1:
             return
-        self._line(
+        self._fitted(
             [
                 (f"{record.frame:>6} ", "dim"),
                 (self.times.text(record.ts) + " ", "dim"),
@@ -331,7 +345,9 @@ class TerminalRenderer:
                 (f"{record.transport.upper():<4} ", "dim"),
                 ("MALFORMED ", "bold red"),
                 (inert(record.reason, 120), ""),
-            ]
+            ],
+            width,
+            5,
         )
         self._block((("↳ " + inert_bytes(record.raw, 100), ""),), width, style="dim")
         self._done()
