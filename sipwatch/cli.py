@@ -229,7 +229,8 @@ def explain(
         str,
         typer.Argument(
             metavar="TERM",
-            help="A response code (420), option tag (timer), q850:17, warning:399, "
+            help="A response code (420) or class (4xx), option tag (timer), method (REFER), "
+            "header (Require, or its compact form k), q850:17, warning:399, "
             "subscription:noresource, or a Reason header value (Q.850;cause=17).",
             show_default=False,
         ),
@@ -237,7 +238,8 @@ def explain(
     lang: LangOption = Lang.en,
     fmt: FormatOption = PageFormat.text,
 ) -> None:
-    """Explain a SIP response code, option tag, Q.850 cause, Warning code or reason."""
+    """Explain a SIP response code or class, option tag, method, header, Q.850 cause,
+    Warning code or Subscription-State reason."""
     with operator_errors():
         kb = load_knowledge()
         show_explain(kb, resolve_term(kb, term), lang=lang.value, fmt=fmt.value, stream=stdout())
