@@ -95,7 +95,7 @@ def test_time_column_unit() -> None:
     assert column.text(1_700_000_001.5) == "22:13:21.500"
     assert column.text(math.nan) == "--:--:--.---"
     assert column.text(1_700_000_000.0 + DAY) == "2023-11-15 22:13:20.000"
-    assert column.text(2.0**62) == "day +53375995583650 07:45:04.000"  # no year for it: no error
+    assert column.text(2.0**62) == "07:45:04.000"  # no year for it: the time of day, no error
     column.restart()
     assert column.text(1_700_000_002.0) == "2023-11-14 22:13:22.000"
     delta = TimeColumn("delta")

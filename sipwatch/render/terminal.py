@@ -60,14 +60,13 @@ def clock(ts: float) -> str:
 TIME_FORMATS: Final = ("abs", "rel", "delta")
 
 
-def day(ts: float) -> str:
-    """``YYYY-MM-DD`` (UTC) of ``ts``; outside years 1-9999 the day number since 1970 (``day
-    +53375995583``) rather than an error, since timestamps are data."""
-    days = math.floor(ts / 86400)
+def day(ts: float) -> str | None:
+    """``YYYY-MM-DD`` (UTC) of ``ts``, or None outside years 1-9999: such a timestamp is data
+    (a pcapng interface may declare any offset) and is shown as the time of day it denotes."""
     try:
-        return (_EPOCH + datetime.timedelta(days=days)).isoformat()
-    except OverflowError:
-        return f"day {days:+}"
+        return (_EPOCH + datetime.timedelta(days=math.floor(ts / 86400))).isoformat()
+    except (OverflowError, ValueError):
+        return None
 
 
 def seconds(value: float) -> str:
@@ -103,11 +102,10 @@ class TimeColumn:
     def text(self, ts: float) -> str:
         if self.mode == "abs":
             shown = clock(ts)
-            if math.isfinite(ts):
-                date = day(ts)
-                if date != self._day:
-                    self._day = date
-                    return f"{date} {shown}"
+            date = day(ts) if math.isfinite(ts) else None
+            if date is not None and date != self._day:
+                self._day = date
+                return f"{date} {shown}"
             return shown
         if self._first is None:
             self._first = self._previous = ts
