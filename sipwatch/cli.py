@@ -10,6 +10,7 @@ traceback reaches the user and every command fails the same way::
 
 from __future__ import annotations
 
+import difflib
 import enum
 import functools
 import inspect
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, TextIO
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from sipwatch.errors import (
     CaptureFormatError,
@@ -106,26 +108,129 @@ class PageFormat(enum.StrEnum):
     markdown = "markdown"
 
 
-LangOption = Annotated[Lang, typer.Option("--lang", "-l", help="Language of the page.")]
-FormatOption = Annotated[
-    PageFormat, typer.Option("--format", "-f", help="Terminal text, JSON or Markdown.")
+LangOption = Annotated[
+    Lang, typer.Option("--lang", "-l", help="Language of annotations, findings and pages.")
 ]
+FormatOption = Annotated[
+    PageFormat,
+    typer.Option("--format", "-f", help="Write the page as terminal text, JSON or Markdown."),
+]
+
+
+# -- help text ---------------------------------------------------------------------------------
+
+
+class _PlainOption(TyperOption):
+    """An option whose help row names its value in words, never a Python type.
+
+    typer shows each value's type (``<bool>`` on a flag, ``<list[str]>``, ``<float range>``):
+    noise to an operator, and it squeezes the descriptions at 80 columns. A flag shows
+    nothing, a choice its values (``text|jsonl``), anything else its ``metavar`` (``SECONDS``);
+    a numeric range is said in the description instead.
+    """
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        if getattr(self, "is_flag", False) or self.type_descriptor.annotation is bool:
+            return None
+        if self.type_descriptor.is_choice:
+            return self.display_type(ctx).strip("<>")
+        return "VALUE"
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None
+
+
+class _PlainArgument(TyperArgument):
+    """An argument whose row is its name (``FILE...``) and its description, without a type.
+
+    On the usage line it is its ``metavar`` as Unix manuals write it (``FILE...``, optional
+    ones in brackets: ``[IFACE...]``), instead of typer's ``{files}...``.
+    """
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.metavar or self.name or ""
+        return [name if self.required else f"[{name}]"]
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None
+
+
+def _plain(params: list[Any]) -> list[Any]:
+    for param in params:
+        if type(param) is TyperOption:
+            param.__class__ = _PlainOption
+        elif type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose ``--help`` is plain words (see :class:`_PlainOption`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    """The ``sipwatch`` group, with the same plain ``--help`` as its commands."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="sipwatch",
+    cls=_Group,
+    rich_markup_mode=None,
     help="Every SIP message, what it means, why it happened, and what to do about it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # -h everywhere, as every Unix tool (click inherits the names in every subcommand).
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
-@app.command()
+def _show_version(value: bool) -> None:
+    if not value:
+        return
+    from sipwatch.commands.about import version_lines
+
+    sys.stdout.write("\n".join(version_lines()) + "\n")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def sipwatch(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the sipwatch, engine and Python versions and the tools found, then exit.",
+        ),
+    ] = False,
+) -> None:
+    """Every SIP message, what it means, why it happened, and what to do about it."""
+
+
+@app.command(
+    cls=_Command, short_help="Explain a response code, option tag, cause, warning or header."
+)
 def explain(
     term: Annotated[
         str,
         typer.Argument(
-            help="A response code (420), option tag (timer), q850:17, warning:399, "
+            metavar="TERM",
+            help="A response code (420) or class (4xx), option tag (timer), method (REFER), "
+            "header (Require, or its compact form k), q850:17, warning:399, "
             "subscription:noresource, or a Reason header value (Q.850;cause=17).",
             show_default=False,
         ),
@@ -133,20 +238,25 @@ def explain(
     lang: LangOption = Lang.en,
     fmt: FormatOption = PageFormat.text,
 ) -> None:
-    """Explain a SIP response code, option tag, Q.850 cause, Warning code or reason."""
+    """Explain a SIP response code or class, option tag, method, header, Q.850 cause,
+    Warning code or Subscription-State reason."""
     with operator_errors():
         kb = load_knowledge()
         show_explain(kb, resolve_term(kb, term), lang=lang.value, fmt=fmt.value, stream=stdout())
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Compare two response codes that are easy to confuse.")
 def compare(
-    a: Annotated[str, typer.Argument(help="First response code.", show_default=False)],
-    b: Annotated[str, typer.Argument(help="Second response code.", show_default=False)],
+    a: Annotated[
+        str, typer.Argument(metavar="CODE", help="First response code.", show_default=False)
+    ],
+    b: Annotated[
+        str, typer.Argument(metavar="CODE", help="Second response code.", show_default=False)
+    ],
     lang: LangOption = Lang.en,
     fmt: FormatOption = PageFormat.text,
 ) -> None:
-    """Compare two response codes that are easy to confuse (e.g. 202 and 420)."""
+    """Compare two response codes that are easy to confuse (202 and 420)."""
     with operator_errors():
         kb = load_knowledge()
         first, second = resolve_code(kb, a), resolve_code(kb, b)
@@ -176,23 +286,39 @@ ExplainOption = Annotated[
 ]
 StreamFormatOption = Annotated[
     StreamFormat,
-    typer.Option("--format", "-f", help="Terminal timeline, or JSON lines (docs/jsonl.md)."),
+    typer.Option(
+        "--format", "-f", help="Print a terminal timeline, or JSON lines (docs/jsonl.md)."
+    ),
 ]
 CallIdOption = Annotated[
     list[str] | None,
-    typer.Option("--call-id", help="Only calls whose Call-ID starts with this (repeatable)."),
+    typer.Option(
+        "--call-id",
+        metavar="PREFIX",
+        help="Only calls whose Call-ID starts with PREFIX (repeatable).",
+    ),
 ]
 MethodOption = Annotated[
     list[str] | None,
-    typer.Option("--method", help="Only this method, incl. its responses (repeatable, or a,b)."),
+    typer.Option(
+        "--method",
+        metavar="METHOD",
+        help="Only this method and its responses (repeatable, or INVITE,BYE).",
+    ),
 ]
 StatusOption = Annotated[
-    str | None, typer.Option("--status", help="Only responses of these codes/classes: 4xx,503.")
+    str | None,
+    typer.Option(
+        "--status",
+        metavar="CODES",
+        help="Only responses of these codes or classes (4xx,503), each with its request.",
+    ),
 ]
 PortOption = Annotated[
     list[int] | None,
     typer.Option(
         "--port",
+        metavar="PORT",
         help="Only messages to or from this port (repeatable), and the findings with such a "
         "message (docs/findings.md).",
     ),
@@ -202,12 +328,36 @@ NotifyTimeoutOption = Annotated[
     typer.Option(
         "--notify-timeout",
         min=0.1,
-        help="Seconds of capture time an accepted REFER may wait for its first NOTIFY.",
+        metavar="SECONDS",
+        help="Seconds of capture time (at least 0.1) an accepted REFER may wait for its "
+        "first NOTIFY before the transfer is reported as no-notify.",
+    ),
+]
+
+
+class TimeFormat(enum.StrEnum):
+    abs = "abs"
+    rel = "rel"
+    delta = "delta"
+
+
+TimeOption = Annotated[
+    TimeFormat,
+    typer.Option(
+        "--time",
+        "-t",
+        help="Time column: abs, the UTC time of day (with the date on the first line and "
+        "when it changes); rel, seconds since the first message shown; delta, seconds since "
+        "the previous one (as tshark -t a, r, dd).",
     ),
 ]
 ColorOption = Annotated[
     bool | None,
-    typer.Option("--color/--no-color", help="Force colours on or off (default: if a terminal)."),
+    typer.Option(
+        "--color/--no-color",
+        help="Colour the output, or not. Default: colour on a terminal, unless NO_COLOR is "
+        "set; FORCE_COLOR colours into a pipe too.",
+    ),
 ]
 
 
@@ -219,16 +369,32 @@ def pipeline_options(
     method: list[str] | None,
     status: str | None,
     port: list[int] | None,
+    with_requests: bool = False,
 ) -> PipelineOptions:
-    """The options every capture-reading command shares, as one value for the pipeline."""
+    """The options every capture-reading command shares, as one value for the pipeline.
+
+    ``with_requests``: the terminal shows, greyed, the request each ``--status`` response
+    answers. A method name no registry lists gets a note on stderr (it may still be on the
+    wire: any token can be a method), a name that is not a token a usage error.
+    """
     from sipwatch.filters import MessageFilter
     from sipwatch.pipeline import PipelineOptions
 
+    message_filter = MessageFilter.build(call_id, method, status, port, with_requests)
+    registered = load_knowledge().registered_methods
+    for name in sorted(message_filter.methods - registered):
+        close = difflib.get_close_matches(name, sorted(registered), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        sys.stderr.write(
+            f"sipwatch: note: no registered SIP method is named {inert(name)} ({hint}"
+            f"registered: {', '.join(sorted(registered))}); only messages that carry it "
+            "are shown\n"
+        )
     return PipelineOptions(
         lang=lang.value,
         explain=explain.value,
         notify_timeout=notify_timeout,
-        filter=MessageFilter.build(call_id, method, status, port),
+        filter=message_filter,
     )
 
 
@@ -248,6 +414,7 @@ class StreamOptions:
     status: StatusOption = None
     port: PortOption = None
     notify_timeout: NotifyTimeoutOption = 32.0
+    time: TimeOption = TimeFormat.abs
     color: ColorOption = None
 
     def pipeline(self) -> PipelineOptions:
@@ -260,6 +427,7 @@ class StreamOptions:
             self.method,
             self.status,
             self.port,
+            with_requests=self.fmt == StreamFormat.text,
         )
 
 
@@ -290,13 +458,15 @@ def stream_command(command: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Annotate capture files: every SIP message, explained.")
 @stream_command
 def pcap(
     files: Annotated[
         list[str],
         typer.Argument(
-            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
+            metavar="FILE...",
+            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.",
+            show_default=False,
         ),
     ],
     *,
@@ -307,48 +477,71 @@ def pcap(
     from sipwatch.commands.pcap import run_pcap
 
     with operator_errors():
-        code = run_pcap(files, stream.pipeline(), stream.fmt.value, stdout(), stream.color)
+        code = run_pcap(
+            files,
+            stream.pipeline(),
+            stream.fmt.value,
+            stdout(),
+            stream.color,
+            time_format=stream.time.value,
+        )
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Capture live and annotate every SIP message as it happens.")
 @stream_command
 def live(
     interface: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="IFACE...",
             help="Interface(s) to capture on; 'any' for all (see: sipwatch interfaces).",
             show_default=False,
         ),
     ] = None,
     more: Annotated[
         list[str] | None,
-        typer.Option("--interface", "-i", help="Another interface (repeatable)."),
+        typer.Option("--interface", "-i", metavar="IFACE", help="Another interface (repeatable)."),
     ] = None,
     bpf: Annotated[
         str | None,
         typer.Option(
             "--filter",
+            metavar="BPF",
             help="Capture filter (BPF). Default: all UDP, TCP, SCTP and IP fragments; SIP is "
             "found by content on any port.",
         ),
     ] = None,
     write: Annotated[
         str | None,
-        typer.Option("--write", "-w", help="Save every captured packet to this pcap file."),
+        typer.Option(
+            "--write", "-w", metavar="FILE", help="Save every captured packet to this pcap file."
+        ),
     ] = None,
     ring: Annotated[
-        int, typer.Option("--ring", min=0, help="With --write: a ring of N files (oldest reused).")
+        int,
+        typer.Option(
+            "--ring", min=0, metavar="N", help="With --write: a ring of N files (oldest reused)."
+        ),
     ] = 0,
     ring_size: Annotated[
         float | None,
-        typer.Option("--ring-size", min=0.001, help="Size of each ring file in MB (default 100)."),
+        typer.Option(
+            "--ring-size",
+            min=0.001,
+            metavar="MB",
+            help="Size of each ring file in MB (default 100).",
+        ),
     ] = None,
     duration: Annotated[
-        float | None, typer.Option("--duration", min=0.0, help="Stop after this many seconds.")
+        float | None,
+        typer.Option(
+            "--duration", min=0.0, metavar="SECONDS", help="Stop after this many seconds."
+        ),
     ] = None,
     count: Annotated[
-        int | None, typer.Option("--count", "-c", min=1, help="Stop after N SIP messages shown.")
+        int | None,
+        typer.Option("--count", "-c", min=1, metavar="N", help="Stop after N SIP messages shown."),
     ] = None,
     *,
     stream: StreamOptions,
@@ -357,6 +550,7 @@ def live(
         typer.Option(
             "--status-every",
             min=0.0,
+            metavar="SECONDS",
             help="Without a terminal status line (JSON lines, a pipe): print the status to "
             "stderr every N seconds (0: never).",
         ),
@@ -380,12 +574,13 @@ def live(
             duration=duration,
             count=count,
             status_every=status_every,
+            time_format=stream.time.value,
         )
         code = run_live(settings, options, stream.fmt.value, stdout(), sys.stderr, stream.color)
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="List the interfaces sipwatch live can capture on.")
 def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
     """List the interfaces sipwatch live can capture on, with their state and addresses."""
 
@@ -396,11 +591,12 @@ def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
         show_interfaces(list_interfaces(), stdout(), fmt.value)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Check captures against rules for CI (exit 0, 1 or 2).")
 def check(
     paths: Annotated[
         list[str],
         typer.Argument(
+            metavar="PATH...",
             help="Capture files, directories (searched recursively) or glob patterns.",
             show_default=False,
         ),
@@ -409,22 +605,30 @@ def check(
         str | None,
         typer.Option(
             "--rules",
+            metavar="FILE",
             help="Rules file: a sipwatch.toml, or a pyproject.toml (its tool.sipwatch table). "
             "Default: the nearest one upward from the working directory.",
         ),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on warnings too, not only on failed rules.")
+    ] = False,
     fmt: Annotated[
         StreamFormat,
-        typer.Option("--format", "-f", help="Terminal summary, or JSON lines (docs/check.md)."),
+        typer.Option(
+            "--format", "-f", help="Print a terminal summary, or JSON lines (docs/check.md)."
+        ),
     ] = StreamFormat.text,
     junit: Annotated[
-        str | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
+        str | None,
+        typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to FILE."),
     ] = None,
     markdown: Annotated[
         str | None,
         typer.Option(
-            "--markdown", help="Also write a Markdown report (e.g. $GITHUB_STEP_SUMMARY)."
+            "--markdown",
+            metavar="FILE",
+            help="Also write a Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY).",
         ),
     ] = None,
     lang: LangOption = Lang.en,

@@ -22,6 +22,18 @@ from sipwatch.records import FindingRecord, MessageRecord, Record, Summary
 if TYPE_CHECKING:
     from sipwatch.pipeline import PipelineOptions
 
+#: Hidden requests kept for their responses; the oldest goes first (bounded, docs/limits.md).
+_HIDDEN_REQUESTS_MAX = 4096
+
+
+def _transaction_key(record: MessageRecord) -> tuple[str, int, str, str]:
+    """A request and its responses on one hop share Call-ID, CSeq and top Via branch
+    (RFC 3261 §17.1.3: the branch and CSeq method match a response to its client transaction).
+    An ACK or CANCEL has its own CSeq method, so it is never taken for the INVITE."""
+    msg = record.msg
+    number, method = msg.cseq
+    return msg.call_id, number, method.upper(), msg.branch
+
 
 class Correlation:
     """Feeds messages to the correlator and turns its events into records."""
@@ -39,6 +51,8 @@ class Correlation:
         #: The filter is built once per run; when it is empty (the usual case) the per-message
         #: path skips asking it (``MessageFilter.active`` is a property over five fields).
         self._filtering = options.filter.active
+        #: Requests ``--status`` hid, by transaction and hop, until a shown response answers.
+        self._hidden_requests: dict[tuple[str, int, str, str], MessageRecord] = {}
 
     def message(self, record: MessageRecord, src: Endpoint, dst: Endpoint) -> list[Record]:
         """Events for one message, in order: findings due before it, the message, findings after.
@@ -51,25 +65,40 @@ class Correlation:
         if len(events) == 1 and type(events[0]) is MessageInfo:
             # The common case (no finding due or completed), without the general loop.
             self._apply(record, events[0])
-            if not self._filtering or self._options.filter.accepts(record):
+            if not self._filtering:
                 self._summary.shown += 1
                 return [record]
-            return []
+            return self._filtered(record)
         records: list[Record] = []
         placed = False
         for event in events:
             if isinstance(event, MessageInfo):
                 self._apply(record, event)
                 placed = True
-                if self._options.filter.accepts(record):
-                    self._summary.shown += 1
-                    records.append(record)
+                records.extend(self._filtered(record))
             elif isinstance(event, Finding):
                 records.extend(self._finding(event))
-        if not placed and self._options.filter.accepts(record):
-            self._summary.shown += 1
-            records.insert(0, record)
+        if not placed:
+            records[:0] = self._filtered(record)
         return records
+
+    def _filtered(self, record: MessageRecord) -> list[Record]:
+        """The record if the display filter accepts it, after the request it answers when
+        that request was hidden by ``--status`` and requests are wanted as context."""
+        message_filter = self._options.filter
+        if message_filter.accepts(record):
+            self._summary.shown += 1
+            if not message_filter.wants_requests or record.msg.kind != "response":
+                return [record]
+            request = self._hidden_requests.pop(_transaction_key(record), None)
+            return [record] if request is None else [request, record]
+        if message_filter.wants_requests and message_filter.accepts_as_context(record):
+            hidden = self._hidden_requests
+            if len(hidden) >= _HIDDEN_REQUESTS_MAX:
+                del hidden[next(iter(hidden))]  # the oldest: its responses are long past
+            record.context = True
+            hidden[_transaction_key(record)] = record
+        return []
 
     def expire(self, ts: float) -> list[Record]:
         return self._findings(self._correlator.expire(ts))

@@ -91,6 +91,9 @@ class MessageFilter:
     status_classes: frozenset[int] = field(default_factory=frozenset)
     status_codes: frozenset[int] = field(default_factory=frozenset)
     ports: frozenset[int] = field(default_factory=frozenset)
+    #: With a status filter, show before each shown response the request it answers (as
+    #: context, once per transaction and hop), so a failure reads whole: the terminal does.
+    with_requests: bool = False
     #: Bit ``n`` set: frame ``n`` completed a message to or from one of ``ports``.
     _port_frames: bytearray = field(
         default_factory=bytearray, init=False, repr=False, compare=False
@@ -103,6 +106,7 @@ class MessageFilter:
         methods: list[str] | None = None,
         status: str | None = None,
         ports: list[int] | None = None,
+        with_requests: bool = False,
     ) -> MessageFilter:
         """The filter for the command-line options; :class:`FilterError` for a bad value
         (``--status 4yz``, ``--method "IN VITE"``, ``--port 70000``)."""
@@ -113,13 +117,35 @@ class MessageFilter:
             status_classes=classes,
             status_codes=codes,
             ports=parse_port_filter(ports or []),
+            with_requests=with_requests,
         )
 
     def fresh(self) -> MessageFilter:
         """The same criteria, with nothing remembered of frames seen (for the next capture)."""
         return MessageFilter(
-            self.call_ids, self.methods, self.status_classes, self.status_codes, self.ports
+            self.call_ids,
+            self.methods,
+            self.status_classes,
+            self.status_codes,
+            self.ports,
+            self.with_requests,
         )
+
+    @property
+    def wants_requests(self) -> bool:
+        """Whether requests the status filter hides are kept as context (:attr:`with_requests`)."""
+        return self.with_requests and bool(self.status_classes or self.status_codes)
+
+    def accepts_as_context(self, record: MessageRecord) -> bool:
+        """A request every criterion but the status one accepts: context for its responses.
+
+        Call after :meth:`accepts` (which remembers the frame for the port filter)."""
+        msg = record.msg
+        if msg.kind != "request" or not self._call_id_ok(msg.call_id):
+            return False
+        if self.ports and not self._frame_on_port(record.frame):
+            return False
+        return not self.methods or msg.method.upper() in self.methods
 
     @property
     def active(self) -> bool:

@@ -30,6 +30,8 @@ class MessageRecord:
     annotation: dict[str, Any] | None = None
     #: Extra lines of diagnosis for the terminal (findings completed by this message).
     notes: list[str] = field(default_factory=list)
+    #: Shown only as the request a shown response answers (``--status``), not matched itself.
+    context: bool = False
 
 
 @dataclass(slots=True)

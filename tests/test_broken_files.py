@@ -36,7 +36,7 @@ from tests.conftest import CAPTURES
 
 SOURCE = CAPTURES / "transfer-succeeded.pcap"
 #: A message line of the terminal timeline: frame number, clock, then the flow.
-MESSAGE_LINE = re.compile(r"^ {0,5}\d+ \d\d:\d\d:\d\d\.\d{3} ")
+MESSAGE_LINE = re.compile(r"^ {0,5}\d+ (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3} ")
 
 
 @cache

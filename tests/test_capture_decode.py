@@ -30,7 +30,7 @@ from sipwatch.capture.readers import open_capture
 from sipwatch.capture.types import Frame, Segment
 from sipwatch.sip.detect import looks_like_sip
 from tests import build_frames as bf
-from tests.conftest import PUBLIC, public_capture
+from tests.conftest import PUBLIC, public_capture, public_oracles
 
 SIP = bf.sip_request("INVITE", body_size=120)
 V4 = (("10.0.0.1", 5060), ("10.0.0.2", 5060))
@@ -116,7 +116,7 @@ def udp_sip_frame_numbers(path: Path) -> tuple[set[int], Decoder, FakeStage, Fak
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("oracle", ORACLES, ids=[p.name[: -len(".oracle.json")] for p in ORACLES])
+@pytest.mark.parametrize("oracle", public_oracles())
 def test_public_capture_udp_sip_count(oracle: Path) -> None:
     expected = json.loads(oracle.read_text())
     path = oracle.with_name(expected["file"])

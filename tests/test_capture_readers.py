@@ -19,7 +19,7 @@ from sipwatch.capture.readers import CaptureSource, open_capture
 from sipwatch.capture.types import Frame
 from sipwatch.errors import CaptureFormatError, CaptureReadError
 from tests import build_frames as bf
-from tests.conftest import PUBLIC, REPO
+from tests.conftest import PUBLIC, REPO, public_oracles, require_corpus
 
 ORACLES = sorted(PUBLIC.glob("*.oracle.json")) if PUBLIC.is_dir() else []
 RECORDS = [
@@ -49,7 +49,7 @@ def assert_records(frames: list[Frame], linktype: int = 1, tol: float = 1e-6) ->
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("oracle", ORACLES, ids=[p.name[: -len(".oracle.json")] for p in ORACLES])
+@pytest.mark.parametrize("oracle", public_oracles())
 def test_public_capture_frame_count(oracle: Path) -> None:
     expected = json.loads(oracle.read_text())
     frames, source = read_all(oracle.with_name(expected["file"]))
@@ -62,8 +62,7 @@ def test_public_capture_frame_count(oracle: Path) -> None:
 
 
 def test_public_captures_present() -> None:
-    if not PUBLIC.is_dir():
-        pytest.skip(f"public captures not found at {PUBLIC} (../shared is absent)")
+    require_corpus()
     assert len(ORACLES) == 42
 
 

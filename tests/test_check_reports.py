@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -44,7 +45,15 @@ def _options() -> SipMessage:
 RULES = '[[expect]]\ncapture = "ok.pcap"\nkind = "transfer"\noutcome = "failed"\ncount = 1\n'
 
 
-def _verdicts(strict: bool = False) -> list[CaptureVerdict]:
+def _verdicts(strict: bool = False, source: str | None = "rules.toml") -> list[CaptureVerdict]:
+    """Three verdicts as ``sipwatch check`` makes them, judged by ``source`` (None: defaults)."""
+    verdicts = _judged(strict)
+    for verdict in verdicts:
+        verdict.rules_source = source
+    return verdicts
+
+
+def _judged(strict: bool) -> list[CaptureVerdict]:
     config = parse_rules(RULES + "\n", "rules.toml")
     bad = RuleEngine(config)
     bad.feed(
@@ -88,7 +97,7 @@ def _verdicts(strict: bool = False) -> list[CaptureVerdict]:
 
 def test_junit_report_parses_back_with_junitparser(tmp_path: Path) -> None:
     target = tmp_path / "report.xml"
-    write_junit(_verdicts(), str(target), "rules.toml")
+    write_junit(_verdicts(), str(target))
     xml = JUnitXml.fromfile(str(target))
     suites = {suite.name: suite for suite in xml}
     assert list(suites) == ["caps/bad.pcap", "caps/ok.pcap", "caps/broken.pcap"]
@@ -120,7 +129,7 @@ def test_junit_report_parses_back_with_junitparser(tmp_path: Path) -> None:
     assert cases["retransmission-storm"].is_passed
     assert cases["retransmission-storm"].system_out == "warning: Slow. [Call-ID c2; frame 20]"
     assert all(cases[name].is_passed for name in ("auth-loop", "client-failure"))
-    assert cases["failed-transfer"].classname == "caps/bad_pcap"
+    assert cases["failed-transfer"].classname == "caps.bad"
 
     ok = suites["caps/ok.pcap"]
     ok_cases = {case.name: case for case in ok}
@@ -139,7 +148,7 @@ def test_junit_report_parses_back_with_junitparser(tmp_path: Path) -> None:
 
 def test_junit_is_well_formed_xml_whatever_the_wire_said(tmp_path: Path) -> None:
     target = tmp_path / "report.xml"
-    write_junit(_verdicts(), str(target), "rules.toml")
+    write_junit(_verdicts(), str(target))
     raw = target.read_bytes()
     assert raw.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     for forbidden in (b"\x1b", b"\x00", b"\x07", b"<script>"):
@@ -156,7 +165,7 @@ def test_junit_is_well_formed_xml_whatever_the_wire_said(tmp_path: Path) -> None
 
 def test_junit_strict_turns_warnings_into_failures(tmp_path: Path) -> None:
     target = tmp_path / "strict.xml"
-    write_junit(_verdicts(strict=True), str(target), None)
+    write_junit(_verdicts(strict=True, source=None), str(target))
     cases = {case.name: case for case in next(iter(JUnitXml.fromfile(str(target))))}
     assert cases["retransmission-storm"].is_failure
     assert cases["failed-transfer"].is_failure
@@ -198,7 +207,7 @@ def test_junit_bodies_of_a_huge_finding_are_capped(tmp_path: Path) -> None:
         )
     )
     target = tmp_path / "report.xml"
-    write_junit([judge("caps/huge.pcap", engine.finish(), config, messages=2)], str(target), None)
+    write_junit([judge("caps/huge.pcap", engine.finish(), config, messages=2)], str(target))
     raw = target.read_bytes()
     assert 2 * BODY_LIMIT < len(raw) < 2 * BODY_LIMIT + 4096
     cases = {case.get("name"): case for case in ET.fromstring(raw).iter("testcase")}
@@ -222,7 +231,7 @@ def test_junit_bodies_of_a_huge_finding_are_capped(tmp_path: Path) -> None:
 
 
 def test_markdown_report_escapes_wire_text() -> None:
-    report = markdown_report(_verdicts(), "rules.toml")
+    report = markdown_report(_verdicts())
     lines = report.splitlines()
     assert lines[0] == "## ❌ sipwatch check: 1 passed, 1 failed, 1 unreadable"
     assert lines[2] == "Rules: rules.toml"
@@ -233,9 +242,10 @@ def test_markdown_report_escapes_wire_text() -> None:
         "| ✅ | caps/ok.pcap | 0 | 0 | 1 | 3 |",
         "| ⚠️ | caps/broken.pcap | 0 | 0 | 0 | 0 |",
     ]
-    assert "<script>" not in report and "\x1b" not in report
-    assert "\\<script\\>alert\\(1\\)\\</script\\>" in report
-    assert "\\[x\\]\\(http://e\\) \\*\\*b\\*\\*" in report
+    # No tag can open (every "<" escaped), no link or emphasis either; nothing else is touched.
+    assert re.search(r"(?<!\\)<(?!/?(details|summary)>)", report) is None and "\x1b" not in report
+    assert "\\<script>alert(1)\\</script>" in report
+    assert "\\[x\\](http://e) \\*\\*b\\*\\*" in report
     assert "\\u202e\\|" in report
     assert "- **failed-transfer**: Transfer failed: \\\\x1b\\[31mred" in report
     assert "  *Remedy:* Fix " in report
@@ -244,17 +254,21 @@ def test_markdown_report_escapes_wire_text() -> None:
 
 
 def test_md_escape() -> None:
-    assert md_escape("a|b_c*d`e<f>&g$h@i\nj") == "a\\|b\\_c\\*d\\`e\\<f\\>\\&g\\$h\\@i j"
+    assert md_escape("a|b_c*d`e<f>&g$h@i\nj") == "a\\|b_c\\*d\\`e\\<f>\\&g\\$h@i j"
+    # At a word's edge only: emphasis, a mention, an issue reference; never in an address.
+    assert md_escape("_x_ @bob #12 a@b.c a_b (see [x](y))") == (
+        "\\_x\\_ \\@bob \\#12 a@b.c a_b (see \\[x\\](y))"
+    )
 
 
 def test_terminal_report() -> None:
     out = io.StringIO()
     console = Console(file=out, width=100, color_system=None, markup=False, highlight=False)
-    report = CheckTerminalReport(console, "rules.toml", strict=False)
+    report = CheckTerminalReport(console, strict=False)
     verdicts = _verdicts()
     for verdict in verdicts:
         report.capture(verdict)
-    report.finish(verdicts, parse_rules(RULES, "rules.toml"))
+    report.finish(verdicts, [parse_rules(RULES, "rules.toml")])
     text = out.getvalue()
     lines = text.splitlines()
     assert lines[:3] == [
@@ -274,9 +288,9 @@ def test_terminal_report() -> None:
 def test_terminal_notes_expectations_that_match_nothing() -> None:
     out = io.StringIO()
     console = Console(file=out, width=100, color_system=None)
-    report = CheckTerminalReport(console, None, strict=True)
+    report = CheckTerminalReport(console, strict=True)
     config = parse_rules('[[expect]]\ncapture = "typo.pcap"\nkind = "transfer"\n', "r.toml")
-    report.finish([], config)
+    report.finish([], [config])
     assert "note: [[expect]] #1 (capture 'typo.pcap') matched no checked capture" in out.getvalue()
     assert out.getvalue().rstrip().endswith("(rules: default rules; strict)")
 

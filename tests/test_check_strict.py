@@ -10,6 +10,8 @@ fails (RFC 3261 §17.1.1.2, §17.1.2.2, §16.6 step 11).
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,14 @@ CUT_REASON = (
 
 @pytest.fixture(autouse=True)
 def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run where no sipwatch.toml is discovered: the default rules apply."""
+    """Run where no sipwatch.toml is discovered: the default rules apply. The bundled capture
+    is checked as a copy, away from the captures/sipwatch.toml its own folder would find."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "pyproject.toml").write_text('[project]\nname = "elsewhere"\n')
+    copy = work / "bad-extension-proxy.pcap"
+    shutil.copyfile(CAPTURES / "bad-extension-proxy.pcap", copy)
+    monkeypatch.setattr(sys.modules[__name__], "PROXY_420", str(copy))
     monkeypatch.chdir(work)
 
 
@@ -102,7 +108,7 @@ def test_unjudged_warning_in_terminal_junit_and_markdown(tmp_path: Path) -> None
 
     text = markdown.read_text()
     assert f"| ❌ | {PROXY_420} | 1 | 0 | 0 | 16 |" in text
-    assert "- **other-findings**: INVITE CSeq 1 \\(frame 1\\) from 127.0.0.11:5060 lists" in text
+    assert "- **other-findings**: INVITE CSeq 1 (frame 1) from 127.0.0.11:5060 lists" in text
 
 
 def test_expectation_covers_its_exchange_under_strict(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,5 +251,5 @@ def test_cut_request_in_junit_and_markdown(tmp_path: Path) -> None:
     assert out.startswith("warning: INVITE CSeq 1 to sip:97239287044@voip.brujula.net (frame 1)")
     assert CUT_REASON.format(timer="B", section="§17.1.1.2") in out
     text = markdown.read_text()
-    assert f"| ✅ | {capture.replace('_', chr(92) + '_')} | 0 | 1 | 0 | 1 |" in text
-    assert "Not a timeout: the capture ended before Timer B \\(32 s, RFC 3261 §17.1.1.2\\)" in text
+    assert f"| ✅ | {capture} | 0 | 1 | 0 | 1 |" in text
+    assert "Not a timeout: the capture ended before Timer B (32 s, RFC 3261 §17.1.1.2)" in text

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sipwatch.correlate import FINDING_KINDS, TRANSFER_OUTCOMES, Correlator, Finding, MessageInfo
 from sipwatch.sip.message import SipMessage
 from sipwatch.sip.parser import parse_message
-from tests.conftest import PUBLIC
+from tests.conftest import PUBLIC, require_corpus
 from tests.test_correlate_factory import REGISTERED_TAGS, capture_events
 
 _METHODS = ["INVITE", "ACK", "BYE", "CANCEL", "REFER", "NOTIFY", "REGISTER", "OPTIONS", "PRACK"]
@@ -97,8 +97,7 @@ def test_random_message_sequences_never_raise(
 
 @pytest.mark.shared
 def test_every_public_capture_correlates() -> None:
-    if not PUBLIC.is_dir():
-        pytest.skip(f"public captures not found at {PUBLIC}")
+    require_corpus()
     names = sorted(
         p for p in PUBLIC.iterdir() if p.suffix not in (".json", ".md", ".py") and p.is_file()
     )

@@ -18,7 +18,7 @@ import pytest
 from sipwatch.capture.readers import open_capture
 from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import MalformedRecord
-from tests.conftest import PUBLIC
+from tests.conftest import PUBLIC, public_oracles, require_corpus
 
 ORACLES = sorted(PUBLIC.glob("*.oracle.json")) if PUBLIC.is_dir() else []
 
@@ -45,13 +45,12 @@ def _counts(path: Path) -> tuple[int, Counter[str], Counter[str], int]:
 
 
 def test_the_public_corpus_is_there() -> None:
-    if not PUBLIC.is_dir():
-        pytest.skip(f"public captures not found at {PUBLIC} (../shared is absent)")
+    require_corpus()
     assert len(ORACLES) == 42
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("oracle", ORACLES, ids=lambda p: p.name.removesuffix(".oracle.json"))
+@pytest.mark.parametrize("oracle", public_oracles())
 def test_counts_agree_with_tshark(oracle: Path) -> None:
     expected = json.loads(oracle.read_text())
     capture = oracle.with_name(oracle.name.removesuffix(".oracle.json"))

@@ -35,7 +35,6 @@ from sipwatch.render.terminal import (
     _TEXT_LIMIT,
     _URI_LIMIT,
     TerminalRenderer,
-    clock,
     short_call_id,
 )
 from sipwatch.sip.message import SipMessage
@@ -68,11 +67,10 @@ class PrintedRenderer(TerminalRenderer):
         for warning in msg.warnings:
             self._print_block(Text("⚠ " + inert(warning, _TEXT_LIMIT), style="yellow"))
 
-    @staticmethod
-    def _head(record: MessageRecord | MalformedRecord) -> Text:
+    def _head(self, record: MessageRecord | MalformedRecord) -> Text:
         line = Text()
         line.append(f"{record.frame:>6} ", style="dim")
-        line.append(clock(record.ts) + " ", style="dim")
+        line.append(self.times.text(record.ts) + " ", style="dim")
         line.append(f"{inert(record.src)} → {inert(record.dst)} ")
         line.append(f"{record.transport.upper():<4} ", style="dim")
         return line

@@ -19,7 +19,7 @@ from sipwatch.records import MessageRecord
 from sipwatch.render.jsonl import JsonlRenderer, dumps, message_json, message_line
 from sipwatch.sip.message import SipMessage
 from sipwatch.sip.parser import parse_message
-from tests.conftest import CAPTURES, PUBLIC
+from tests.conftest import CAPTURES, PUBLIC, require_corpus
 
 _SKIP = (".json", ".md")
 
@@ -27,8 +27,7 @@ _SKIP = (".json", ".md")
 def _captures(where: Path) -> list[Path]:
     if where == CAPTURES:
         return sorted(CAPTURES.glob("*.pcap"))
-    if not PUBLIC.is_dir():
-        pytest.skip(f"public captures not found at {PUBLIC} (../shared is absent)")
+    require_corpus()
     return sorted(p for p in PUBLIC.iterdir() if p.is_file() and p.suffix not in _SKIP)
 
 

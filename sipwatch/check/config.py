@@ -1,9 +1,10 @@
 """Loading and validating the rules of ``sipwatch check``.
 
-Rules come from ``--rules FILE`` (a ``sipwatch.toml``), or else from the nearest ``sipwatch.toml``
-or ``pyproject.toml`` ``[tool.sipwatch]`` found walking up from the working directory, or else
-the defaults. The file is validated completely at load time into a frozen :class:`CheckConfig`:
-a CI job should fail on a typo in its rules with a message naming the file, the line and the key
+Rules come from ``--rules FILE`` (a ``sipwatch.toml``), or else from the nearest
+``sipwatch.toml`` or ``pyproject.toml`` ``[tool.sipwatch]`` found walking up from each capture's
+folder, then from the working directory, or else the defaults. The file is validated completely
+at load time into a frozen :class:`CheckConfig`: a CI job should fail on a typo in its rules
+with a message naming the file, the line and the key
 (``sipwatch.toml:12: [[expect]] #3 outcom: unknown key (did you mean outcome?)``), never pass
 quietly because a misspelt rule was ignored. docs/check.md is the reference of the schema.
 
@@ -13,6 +14,7 @@ line comes from :func:`sipwatch.check.locate.locate`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import math
@@ -390,6 +392,9 @@ def _key_name(prefix: tuple[str, ...], path: KeyPath) -> str:
 # -- loading ---------------------------------------------------------------------------------
 
 _PYPROJECT_PREFIX: Final = ("tool", "sipwatch")
+#: What every report (terminal, JSON lines, JUnit, Markdown) calls the rules that apply when
+#: no rules file was given or found.
+DEFAULT_RULES_NAME: Final = "default rules"
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
@@ -438,13 +443,13 @@ def load_rules(path: str | Path, require_table: bool = True) -> CheckConfig:
     return parse_rules(text, str(path), prefix, require_table)
 
 
-def discover_rules(start: Path) -> CheckConfig:
-    """The rules that apply when ``--rules`` is not given.
+def find_rules(start: Path) -> CheckConfig | None:
+    """The rules file nearest upward from ``start``, or None when there is none.
 
     Walking up from ``start``: the first directory with a ``sipwatch.toml`` or a
     ``pyproject.toml`` decides. A ``pyproject.toml`` marks the project root, so the walk stops
-    there even when it has no ``[tool.sipwatch]`` table (then the defaults apply), and rules
-    from an unrelated project higher up never leak in.
+    there even when it has no ``[tool.sipwatch]`` table (then None), and rules from an
+    unrelated project higher up never leak in.
     """
     for directory in (start, *start.parents):
         own = directory / "sipwatch.toml"
@@ -452,5 +457,51 @@ def discover_rules(start: Path) -> CheckConfig:
             return load_rules(own)
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file():
-            return load_rules(pyproject, require_table=False)
-    return CheckConfig()
+            config = load_rules(pyproject, require_table=False)
+            return config if config.source is not None else None
+    return None
+
+
+def discover_rules(start: Path) -> CheckConfig:
+    """The rules nearest upward from ``start`` (:func:`find_rules`), or the default rules."""
+    return find_rules(start) or CheckConfig()
+
+
+class RulesLookup:
+    """The rules for each capture when ``--rules`` is not given.
+
+    Rules live beside the captures they describe (``captures/sipwatch.toml``), so
+    ``sipwatch check captures/`` run from the project root must find them: the search starts
+    in each capture's own folder (:func:`find_rules`), then, if that finds nothing, in the
+    working directory; else the default rules apply. Each folder is searched, and each file
+    loaded, once.
+    """
+
+    def __init__(self, cwd: Path) -> None:
+        self._cwd = cwd
+        self._fallback: CheckConfig | None = None
+        self._by_folder: dict[Path, CheckConfig | None] = {}
+
+    def for_capture(self, capture: str) -> CheckConfig:
+        if capture != "-":
+            folder = (self._cwd / capture).resolve().parent
+            if folder not in self._by_folder:
+                found = find_rules(folder)
+                self._by_folder[folder] = None if found is None else self._relative(found)
+            known = self._by_folder[folder]
+            if known is not None:
+                return known
+        if self._fallback is None:
+            self._fallback = self._relative(discover_rules(self._cwd))
+        return self._fallback
+
+    def _relative(self, config: CheckConfig) -> CheckConfig:
+        """The config named as the operator would type it: relative to the working directory
+        when the file is inside it (``captures/sipwatch.toml``), else by its full path."""
+        if config.source is None:
+            return config
+        try:
+            name = str(Path(config.source).relative_to(self._cwd.resolve()))
+        except ValueError:
+            return config
+        return dataclasses.replace(config, source=name)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sipwatch.check.config import CheckConfig, Expectation
+from sipwatch.check.config import DEFAULT_RULES_NAME, CheckConfig, Expectation
 from sipwatch.check.rules import RULES, Evaluation, Problem, Rule
 
 Outcome = Literal["passed", "failed", "error"]
@@ -103,6 +103,8 @@ class CaptureVerdict:
     messages: int = 0
     findings: int = 0
     strict: bool = False
+    #: The rules file the capture was judged by (None: the default rules).
+    rules_source: str | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -284,6 +286,7 @@ def verdict_json(verdict: CaptureVerdict) -> dict[str, Any]:
             for e in verdict.expectations
         ],
         "error": verdict.error,
+        "rules_file": verdict.rules_source,
     }
 
 
@@ -294,3 +297,22 @@ def verdict_lines(verdict: CaptureVerdict) -> list[dict[str, Any]]:
     ]
     lines.append(verdict_json(verdict))
     return lines
+
+
+def rules_used(verdicts: Sequence[CaptureVerdict]) -> str:
+    """Which rules judged the captures, in words every report uses the same way.
+
+    One rules file (the usual case) is its path; the default rules are
+    :data:`DEFAULT_RULES_NAME`; captures judged by different files (each finds the one nearest
+    its folder) list each with its count: ``a/sipwatch.toml (3 captures), default rules (1
+    capture)``.
+    """
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        name = verdict.rules_source or DEFAULT_RULES_NAME
+        counts[name] = counts.get(name, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), DEFAULT_RULES_NAME)
+    return ", ".join(
+        f"{name} ({count} capture{'' if count == 1 else 's'})" for name, count in counts.items()
+    )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from sipwatch.capture.readers import open_capture
-from sipwatch.check.config import CheckConfig, discover_rules, load_rules
+from sipwatch.check.config import CheckConfig, RulesLookup, load_rules
 from sipwatch.check.engine import RuleEngine
 from sipwatch.check.verdict import CaptureVerdict, error_verdict, exit_code, judge, verdict_lines
 from sipwatch.errors import CaptureFormatError, CaptureReadError, SipwatchError
@@ -130,23 +130,26 @@ def run_check(
 ) -> int:
     """Check every capture in ``paths``; return the exit code (0, 1 or 2).
 
-    ``rules`` is a rules file; without it the nearest ``sipwatch.toml`` or ``pyproject.toml``
-    ``[tool.sipwatch]`` upward from ``cwd`` applies, or the defaults. Operator errors found
-    before any capture is read (bad rules file, no capture matched) raise ``SipwatchError``.
+    ``rules`` is a rules file for every capture; without it each capture is judged by the
+    nearest ``sipwatch.toml`` or ``pyproject.toml`` ``[tool.sipwatch]`` upward from its own
+    folder, else from ``cwd``, else the default rules (:class:`RulesLookup`). Operator errors
+    found before any capture is read (bad rules file, no capture matched) raise
+    ``SipwatchError``.
     """
-    config = load_rules(rules) if rules else discover_rules(cwd or Path.cwd())
+    given = load_rules(rules) if rules else None
+    lookup = RulesLookup(cwd or Path.cwd())
     captures = find_captures(paths)
-    strict = strict or config.strict
+    configs = {path: given or lookup.for_capture(path) for path in captures}
     options = options or PipelineOptions()
     errors = err if err is not None else sys.stderr
     terminal = (
-        CheckTerminalReport(make_console(out, color), config.source, strict)
-        if fmt != "jsonl"
-        else None
+        CheckTerminalReport(make_console(out, color), strict=strict) if fmt != "jsonl" else None
     )
     verdicts: list[CaptureVerdict] = []
     for path in captures:
-        verdict = check_capture(path, config, strict, options)
+        config = configs[path]
+        verdict = check_capture(path, config, strict or config.strict, options)
+        verdict.rules_source = config.source
         verdicts.append(verdict)
         if verdict.error is not None:
             errors.write(f"sipwatch: error: {inert(verdict.error)}\n")
@@ -156,14 +159,11 @@ def run_check(
             for line in verdict_lines(verdict):
                 out.write(dumps(line) + "\n")
             out.flush()
+    used = list({config.source: config for config in configs.values()}.values())
     if terminal is not None:
-        terminal.finish(verdicts, config)
-    _write_report("JUnit", junit, lambda target: write_junit(verdicts, target, config.source))
-    _write_report(
-        "Markdown",
-        markdown,
-        lambda target: write_markdown(verdicts, target, config.source, strict),
-    )
+        terminal.finish(verdicts, used)
+    _write_report("JUnit", junit, lambda target: write_junit(verdicts, target))
+    _write_report("Markdown", markdown, lambda target: write_markdown(verdicts, target, strict))
     out.flush()
     return exit_code(verdicts)
 

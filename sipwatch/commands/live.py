@@ -72,6 +72,8 @@ class LiveOptions:
     count: int | None = None
     #: Seconds between status lines on stderr when there is no terminal status line; 0: never.
     status_every: float = 0.0
+    #: The timeline's time column (``--time abs|rel|delta``).
+    time_format: str = "abs"
 
 
 class RateMeter:
@@ -294,7 +296,7 @@ def run_live(
     after the summary when tcpdump ended on its own (interface gone), 0 otherwise.
     """
     err = err if err is not None else sys.stderr
-    output = open_live_output(fmt, out, err, color, live.status_every)
+    output = open_live_output(fmt, out, err, color, live.status_every, live.time_format)
     status = output.status
     session = LiveSession(live, options, output.renderer, status, output.flush)
     # Everything built so far (imports, the knowledge base) lives as long as the process: move

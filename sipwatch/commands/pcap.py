@@ -30,6 +30,7 @@ def run_pcap(
     fmt: str,
     out: IO[str],
     color: bool | None = None,
+    time_format: str = "abs",
 ) -> int:
     """Decode, correlate and render each capture in turn; return the exit code.
 
@@ -40,7 +41,7 @@ def run_pcap(
     summary's problems. A file that is not a capture raises ``CaptureFormatError`` (exit 2).
     """
     check_paths(paths)
-    renderer = make_renderer(fmt, out, color)
+    renderer = make_renderer(fmt, out, color, time_format=time_format)
     exit_code = 0
     for path in paths:
         with open_capture(path) as source:

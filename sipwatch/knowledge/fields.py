@@ -68,6 +68,12 @@ class Table:
     def optional_string(self, key: str) -> str | None:
         return self.string(key) if key in self._data else None
 
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise self._bad(key, "true or false", value)
+        return value
+
     def integer(self, key: str, low: int, high: int) -> int:
         """A required integer within ``low..high`` (TOML booleans are not integers here)."""
         value = self._get(key)

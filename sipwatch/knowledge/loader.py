@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import tomllib
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
 from sipwatch.errors import KnowledgeError
-from sipwatch.knowledge import entries
+from sipwatch.knowledge import entries, reference
 from sipwatch.knowledge.fields import Table
 from sipwatch.knowledge.model import CLASS_NAMES, Knowledge, RegisteredCode
 
@@ -232,6 +233,9 @@ _CAUSES = _Kind("cause", "cause", entries.CAUSE_KEYS, entries.build_cause)
 _WARNINGS = _Kind("warning", "code", entries.WARNING_KEYS, entries.build_warning)
 _REASONS = _Kind("reason", "reason", entries.REASON_KEYS, entries.build_reason)
 _PAIRS = _Kind("pair", "codes", entries.PAIR_KEYS, entries.build_pair)
+_METHODS = _Kind("method", "method", reference.METHOD_KEYS, reference.build_method)
+_HEADERS = _Kind("header", "name", reference.HEADER_KEYS, reference.build_header)
+_BANDS = _Kind("band", "low", reference.BAND_KEYS, reference.build_band)
 
 
 def _load(root: Traversable) -> Knowledge:
@@ -255,4 +259,31 @@ def _load(root: Traversable) -> Knowledge:
         comparisons=_collect(source, [("comparisons.toml",)], _PAIRS),
         registered_codes=_registered_codes(source),
         registered_option_tags=frozenset(row["option_tag"].lower() for row in tag_rows),
+        registered_methods=_registered_methods(source),
+        methods=_collect(source, [("methods.toml",)], _METHODS),
+        headers=_collect(source, [("headers.toml",)], _HEADERS),
+        warning_bands=_bands(source),
     )
+
+
+def _bands(source: _Source) -> tuple[reference.WarningBand, ...]:
+    """The Warning code bands in order; they must not overlap (RFC 3261 §20.43 ranges)."""
+    bands = sorted(
+        _collect(source, [("warning_bands.toml",)], _BANDS).values(), key=lambda b: b.low
+    )
+    for before, after in itertools.pairwise(bands):
+        if after.low <= before.high:
+            raise KnowledgeError(
+                f"{source.label('warning_bands.toml')}: band {after.low}-{after.high} overlaps "
+                f"{before.low}-{before.high}"
+            )
+    return tuple(bands)
+
+
+def _registered_methods(source: _Source) -> frozenset[str]:
+    """The IANA-registered method names; none when a knowledge directory has no copy of the
+    method registry (they only tell a misspelt ``--method`` from a registered one)."""
+    if not source.exists("registry", "methods.tsv"):
+        return frozenset()
+    rows = source.tsv("methods.tsv", ("method", "iana_registered"))
+    return frozenset(row["method"].upper() for row in rows if row["iana_registered"] == "yes")

@@ -9,8 +9,11 @@ raises :class:`ValueError` rather than an operator-facing error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Generic, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar
+
+if TYPE_CHECKING:  # the entries' module builds on _Localised below
+    from sipwatch.knowledge.reference import HeaderEntry, MethodEntry, WarningBand
 
 #: Languages every text field exists in (knowledge/SCHEMA.md: "Every text field exists in English
 #: and Japanese").
@@ -290,6 +293,13 @@ class Knowledge:
     comparisons: dict[frozenset[int], ComparisonEntry]
     registered_codes: dict[int, RegisteredCode]
     registered_option_tags: frozenset[str]
+    #: Method names IANA lists (registry/methods.tsv), upper case as on the wire.
+    registered_methods: frozenset[str] = frozenset()
+    #: Reference entries (sipwatch.knowledge.reference): methods by name, headers by lower-case
+    #: name, Warning code bands in order.
+    methods: dict[str, MethodEntry] = field(default_factory=dict)
+    headers: dict[str, HeaderEntry] = field(default_factory=dict)
+    warning_bands: tuple[WarningBand, ...] = ()
 
     def response(self, code: int) -> ResponseEntry | None:
         """The entry for a code the knowledge base describes, or None."""
@@ -378,6 +388,23 @@ class Knowledge:
     def subscription_reason(self, reason: str) -> ReasonEntry | None:
         """Entry for a Subscription-State reason; case-insensitive like other SIP tokens."""
         return self.subscription_reasons.get(reason.strip().lower())
+
+    def method(self, name: str) -> MethodEntry | None:
+        """Entry for a request method; case-insensitive (methods are upper case by convention)."""
+        return self.methods.get(name.strip().upper())
+
+    def header(self, name: str) -> HeaderEntry | None:
+        """Entry for a header by its name or compact form, case-insensitive (RFC 3261 §7.3.1,
+        §7.3.3); a trailing colon, as copied from a message, is allowed."""
+        key = name.strip().rstrip(":").strip().lower()
+        entry = self.headers.get(key)
+        if entry is None and len(key) == 1:
+            entry = next((h for h in self.headers.values() if h.compact == key), None)
+        return entry
+
+    def warning_band(self, code: int) -> WarningBand | None:
+        """The band of RFC 3261 §20.43 a Warning code falls in, or None outside 300-399."""
+        return next((band for band in self.warning_bands if code in band), None)
 
     def comparison(self, a: int, b: int) -> ComparisonEntry | None:
         """The curated pair for ``a`` and ``b`` in either order, or None."""

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from sipwatch.check.config import CheckConfig
 from sipwatch.check.rules import Problem
-from sipwatch.check.verdict import CaptureVerdict
+from sipwatch.check.verdict import CaptureVerdict, rules_used
 from sipwatch.render.safe import inert
 
 _LABEL: Final[dict[str, tuple[str, str]]] = {
@@ -56,20 +56,26 @@ def capture_line(verdict: CaptureVerdict) -> Text:
 class CheckTerminalReport:
     """Prints to a rich console (a real terminal, or a StringIO in tests)."""
 
-    def __init__(self, console: Console, rules_source: str | None, strict: bool) -> None:
+    def __init__(self, console: Console, strict: bool = False) -> None:
         self.console = console
-        self.rules_source = rules_source
         self.strict = strict
 
     def capture(self, verdict: CaptureVerdict) -> None:
         # Never wrapped: one capture, one line, whatever the width (CI logs are grepped).
         self.console.print(capture_line(verdict), soft_wrap=True)
 
-    def finish(self, verdicts: Sequence[CaptureVerdict], config: CheckConfig) -> None:
+    def finish(self, verdicts: Sequence[CaptureVerdict], configs: Sequence[CheckConfig]) -> None:
+        """Details of what failed or warned, notes on unused expectations, then the totals.
+
+        ``configs`` are the rules that judged the captures (several when captures in
+        different folders each found their own rules file).
+        """
         for verdict in verdicts:
             if verdict.outcome == "failed" or verdict.warnings:
                 self._details(verdict)
-        self._unused_expectations(verdicts, config)
+        for config in configs:
+            judged = [v for v in verdicts if v.rules_source == config.source]
+            self._unused_expectations(judged, config)
         self.console.print()
         self.console.print(self._totals(verdicts), soft_wrap=True)
 
@@ -143,6 +149,8 @@ class CheckTerminalReport:
         if counts["error"]:
             parts.append(f"{counts['error']} unreadable")
         line.append(", ".join(parts), style=style)
-        source = inert(self.rules_source) if self.rules_source else "default rules"
-        line.append(f" (rules: {source}{'; strict' if self.strict else ''})", style="dim")
+        strict = self.strict or any(v.strict for v in verdicts)
+        line.append(
+            f" (rules: {inert(rules_used(verdicts))}{'; strict' if strict else ''})", style="dim"
+        )
         return line

@@ -33,14 +33,17 @@ from sipwatch.knowledge.lookup import (
     contrast,
     explain_page,
 )
+from sipwatch.knowledge.lookup.terms import BandCode
 from sipwatch.knowledge.model import (
     CauseEntry,
+    ClassEntry,
     Knowledge,
     OptionTagEntry,
     ReasonEntry,
     ResponseEntry,
     WarningEntry,
 )
+from sipwatch.knowledge.reference import HeaderEntry, MethodEntry
 
 #: Pages are prose: past ~100 columns lines get hard to read, whatever the terminal width.
 MAX_WIDTH: Final = 100
@@ -302,6 +305,8 @@ def _entry_json(kb: Knowledge, term: Term, lang: str) -> dict[str, Any]:
                 "fix": list(w.fix),
             },
         }
+    if isinstance(entry, ClassEntry | MethodEntry | HeaderEntry | BandCode):
+        return _reference_json(entry, lang)
     assert isinstance(entry, ReasonEntry)
     r = entry.text(lang)
     return {
@@ -309,6 +314,54 @@ def _entry_json(kb: Knowledge, term: Term, lang: str) -> dict[str, Any]:
         "rfc": entry.rfc,
         "section": entry.section,
         "text": {"summary": r.summary, "description": r.description, "fix": list(r.fix)},
+    }
+
+
+def _reference_json(
+    entry: ClassEntry | MethodEntry | HeaderEntry | BandCode, lang: str
+) -> dict[str, Any]:
+    """Classes, methods, headers and Warning bands: their facts, then their words."""
+    if isinstance(entry, ClassEntry):
+        c = entry.text(lang)
+        return {
+            "class": f"{entry.digit}xx",
+            "rfc": entry.rfc,
+            "section": entry.section,
+            "sent_by": list(entry.sent_by),
+            "text": {
+                "name": c.name,
+                "summary": c.summary,
+                "description": c.description,
+                "when": list(c.when),
+                "fix": list(c.fix),
+            },
+        }
+    if isinstance(entry, BandCode):
+        band, b = entry.band, entry.band.text(lang)
+        return {
+            "code": entry.code,
+            "band": [band.low, band.high],
+            "assigned": band.assigned,
+            "rfc": band.rfc,
+            "section": band.section,
+            "text": {"name": b.name, "summary": b.summary, "description": b.description},
+        }
+    t = entry.text(lang)
+    words = {"summary": t.summary, "description": t.description}
+    if isinstance(entry, MethodEntry):
+        return {
+            "method": entry.method,
+            "rfc": entry.rfc,
+            "section": entry.section,
+            "headers": list(entry.headers),
+            "text": words,
+        }
+    return {
+        "name": entry.name,
+        "compact": entry.compact or None,
+        "rfc": entry.rfc,
+        "section": entry.section,
+        "text": words,
     }
 
 

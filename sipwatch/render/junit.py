@@ -19,12 +19,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import IO, Final
 
+from sipwatch.check.config import DEFAULT_RULES_NAME
 from sipwatch.check.rules import Problem
 from sipwatch.check.verdict import CaptureVerdict, ExpectationResult, RuleResult
 from sipwatch.render.safe import inert
 
 #: Characters XML 1.0 forbids that :func:`inert` leaves alone (noncharacters, lone surrogates).
 _XML_FORBIDDEN: Final = re.compile("[\ufffe\uffff\ud800-\udfff]")
+#: Suffixes a capture's class name drops (longest first: ``x.pcap.gz`` -> ``x``).
+_CAPTURE_SUFFIXES: Final = (".pcapng.gz", ".pcap.gz", ".pcapng", ".pcap", ".cap", ".gz")
 _MESSAGE_LIMIT: Final = 300
 _TEXT_LIMIT: Final = 4000
 #: Longest body of a ``<failure>`` or ``<system-out>``, in characters. A body lists a rule's
@@ -73,14 +76,30 @@ def _problem_text(problem: Problem) -> str:
     return text
 
 
-def _classname(capture: str) -> str:
-    # Jenkins splits classname at its last dot into package and class: keep the file name whole.
-    return capture.replace(".", "_")
+def junit_classname(capture: str) -> str:
+    """``captures/auth-challenge.pcap`` -> ``captures.auth-challenge``, as Java names classes.
+
+    Jenkins and GitLab split ``classname`` at its last dot into package and class, so the
+    folders become the package (dots only, never a mix with ``/``) and the file name without
+    its capture suffix the class; dots inside a name would split it again, so they become
+    ``_`` (``sip-tls-1_3.pcap`` -> ``sip-tls-1_3``).
+    """
+    parts = [part for part in re.split(r"[/\\]+", capture) if part not in ("", ".")]
+    if not parts:
+        return "stdin"
+    name = parts[-1]
+    lower = name.lower()
+    for suffix in _CAPTURE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    parts[-1] = name
+    return ".".join(part.replace(".", "_") for part in parts)
 
 
 def _rule_case(suite: ET.Element, capture: str, result: RuleResult) -> None:
     case = ET.SubElement(
-        suite, "testcase", name=result.rule.id, classname=_classname(capture), time="0"
+        suite, "testcase", name=result.rule.id, classname=junit_classname(capture), time="0"
     )
     failures = result.failures
     if result.outcome == "failed":
@@ -104,7 +123,7 @@ def _rule_case(suite: ET.Element, capture: str, result: RuleResult) -> None:
 
 def _expect_case(suite: ET.Element, capture: str, result: ExpectationResult) -> None:
     case = ET.SubElement(
-        suite, "testcase", name=result.name, classname=_classname(capture), time="0"
+        suite, "testcase", name=result.name, classname=junit_classname(capture), time="0"
     )
     if not result.holds:
         failure = ET.SubElement(
@@ -116,17 +135,17 @@ def _expect_case(suite: ET.Element, capture: str, result: ExpectationResult) -> 
         )
 
 
-def _suite(
-    parent: ET.Element, verdict: CaptureVerdict, rules_source: str | None
-) -> tuple[int, int, int]:
+def _suite(parent: ET.Element, verdict: CaptureVerdict) -> tuple[int, int, int]:
     suite = ET.SubElement(parent, "testsuite", name=xml_text(verdict.capture, None))
     props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="rules", value=xml_text(rules_source or "defaults"))
+    ET.SubElement(
+        props, "property", name="rules", value=xml_text(verdict.rules_source or DEFAULT_RULES_NAME)
+    )
     ET.SubElement(props, "property", name="messages", value=str(verdict.messages))
     tests = failures = errors = 0
     if verdict.error is not None:
         case = ET.SubElement(
-            suite, "testcase", name="read", classname=_classname(verdict.capture), time="0"
+            suite, "testcase", name="read", classname=junit_classname(verdict.capture), time="0"
         )
         error = ET.SubElement(
             case, "error", message=xml_text(verdict.error, _MESSAGE_LIMIT), type="capture"
@@ -150,12 +169,12 @@ def _suite(
     return tests, failures, errors
 
 
-def junit_tree(verdicts: Sequence[CaptureVerdict], rules_source: str | None) -> ET.ElementTree:
+def junit_tree(verdicts: Sequence[CaptureVerdict]) -> ET.ElementTree:
     """The whole report as an element tree (``<testsuites>`` root)."""
     root = ET.Element("testsuites", name="sipwatch check")
     tests = failures = errors = 0
     for verdict in verdicts:
-        t, f, e = _suite(root, verdict, rules_source)
+        t, f, e = _suite(root, verdict)
         tests, failures, errors = tests + t, failures + f, errors + e
     root.set("tests", str(tests))
     root.set("failures", str(failures))
@@ -166,8 +185,6 @@ def junit_tree(verdicts: Sequence[CaptureVerdict], rules_source: str | None) -> 
     return tree
 
 
-def write_junit(
-    verdicts: Sequence[CaptureVerdict], target: str | IO[bytes], rules_source: str | None
-) -> None:
+def write_junit(verdicts: Sequence[CaptureVerdict], target: str | IO[bytes]) -> None:
     """Write the report to a file name or a binary stream, UTF-8 with an XML declaration."""
-    junit_tree(verdicts, rules_source).write(target, encoding="utf-8", xml_declaration=True)
+    junit_tree(verdicts).write(target, encoding="utf-8", xml_declaration=True)

@@ -4,10 +4,13 @@ A heading with the totals, a table with one row per capture, then one section pe
 did not pass, listing each failure with its remedy; warnings fold into a ``<details>`` block.
 
 Everything from the wire is escaped: a GitHub job summary renders Markdown *and* inline HTML,
-so a ``From`` header holding ``<img src=…>`` or ``[click](…)`` must come out as text. Every ASCII
-punctuation character that Markdown or HTML could act on is backslash-escaped (CommonMark §2.4
-allows escaping any ASCII punctuation), and control characters are made visible first
-(:func:`sipwatch.render.safe.inert`).
+so a ``From`` header holding ``<img src=…>`` or ``[click](…)`` must come out as text. Only what
+Markdown or HTML would act on in the middle of a line is backslash-escaped (CommonMark §2.4), so
+the source stays readable in a pull request: code spans, emphasis, links and images, table
+cells, strikethrough, GitHub's math, tags and entities, and, at a word's edge only, ``_``
+emphasis, ``@`` mentions and ``#123`` references. Control characters are made visible first
+(:func:`sipwatch.render.safe.inert`). Escaped text never starts a line, so the characters that
+act only there (``#``, ``>``, ``-``, ``+``, ``=``) need nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from pathlib import Path
 from typing import Final
 
 from sipwatch.check.rules import Problem
-from sipwatch.check.verdict import CaptureVerdict
+from sipwatch.check.verdict import CaptureVerdict, rules_used
 from sipwatch.render.safe import inert
 
-#: Characters with a meaning in Markdown, GitHub Flavored Markdown (tables, strikethrough, math)
-#: or HTML. ``.``, ``-`` and ``=`` only matter at the start of a line, which escaped text never is.
-_MARKUP: Final = re.compile(r"([\\`*_{}\[\]()#+!|~<>&$@])")
+#: What acts anywhere in a line: the backslash itself, code spans, ``*`` emphasis (also inside
+#: words), links and images (``(`` and ``!`` do nothing without ``[``), table cells, ``~~``,
+#: ``$`` math, tags and entities; then what acts only at a word's edge (GFM ignores ``_``
+#: inside a word, and ``a@b`` is an address, not a mention).
+_MARKUP: Final = re.compile(
+    r"([\\`*\[\]|~<&$])|((?<![0-9A-Za-z])_|_(?![0-9A-Za-z])|(?<!\w)@(?=\w)|(?<!\w)#(?=\d))"
+)
 _TEXT_LIMIT: Final = 1000
 _ICON: Final[dict[str, str]] = {"passed": "✅", "failed": "❌", "error": "⚠️"}
 
@@ -31,7 +38,7 @@ _ICON: Final[dict[str, str]] = {"passed": "✅", "failed": "❌", "error": "⚠�
 def md_escape(text: str, limit: int | None = _TEXT_LIMIT) -> str:
     """One line of inert, escaped text: safe inside a paragraph, list item or table cell."""
     flat = inert(" ".join(text.splitlines()), limit)
-    return _MARKUP.sub(r"\\\1", flat)
+    return _MARKUP.sub(lambda match: "\\" + match.group(0), flat)
 
 
 def _problem_item(problem: Problem) -> list[str]:
@@ -44,7 +51,7 @@ def _problem_item(problem: Problem) -> list[str]:
         where.append(f"{label} {shown}{', …' if len(problem.frames) > 12 else ''}")
     line = f"- **{problem.rule}**: {md_escape(problem.text)}"
     if where:
-        line += f" \\({'; '.join(where)}\\)"
+        line += f" ({'; '.join(where)})"
     lines = [line]
     if problem.remedy:
         lines.append(f"  *Remedy:* {md_escape(problem.remedy)}")
@@ -64,7 +71,7 @@ def _section(verdict: CaptureVerdict) -> list[str]:
     for expectation in verdict.broken_expectations:
         lines.append(
             f"- **{md_escape(expectation.name, None)}** "
-            f"\\(\\[\\[expect\\]\\] \\#{expectation.expectation.index}\\): "
+            f"(\\[\\[expect\\]\\] #{expectation.expectation.index}): "
             f"{md_escape(expectation.explain())}"
         )
     warnings = verdict.warnings
@@ -77,9 +84,7 @@ def _section(verdict: CaptureVerdict) -> list[str]:
     return lines
 
 
-def markdown_report(
-    verdicts: Sequence[CaptureVerdict], rules_source: str | None, strict: bool = False
-) -> str:
+def markdown_report(verdicts: Sequence[CaptureVerdict], strict: bool = False) -> str:
     """The whole report as Markdown text."""
     counts = {"passed": 0, "failed": 0, "error": 0}
     for verdict in verdicts:
@@ -91,8 +96,8 @@ def markdown_report(
     lines = [
         f"## {icon} sipwatch check: {', '.join(parts)}",
         "",
-        f"Rules: {md_escape(rules_source, None) if rules_source else 'defaults'}"
-        + (" \\(strict: warnings fail\\)" if strict else ""),
+        f"Rules: {md_escape(rules_used(verdicts), None)}"
+        + (" (strict: warnings fail)" if strict or any(v.strict for v in verdicts) else ""),
         "",
         "| | Capture | Failures | Warnings | Expected | Messages |",
         "|---|---|---:|---:|---:|---:|",
@@ -113,7 +118,6 @@ def markdown_report(
 def write_markdown(
     verdicts: Sequence[CaptureVerdict],
     target: str,
-    rules_source: str | None,
     strict: bool = False,
 ) -> None:
     """Write the report (UTF-8), replacing the file like ``--junit`` does.
@@ -121,4 +125,4 @@ def write_markdown(
     GitHub gives every step its own ``$GITHUB_STEP_SUMMARY`` file, so ``--markdown
     "$GITHUB_STEP_SUMMARY"`` replaces nothing another step wrote.
     """
-    Path(target).write_text(markdown_report(verdicts, rules_source, strict), encoding="utf-8")
+    Path(target).write_text(markdown_report(verdicts, strict), encoding="utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Mapping
 from typing import IO, Any, Protocol, TextIO, cast
 
 from rich.console import Console
@@ -40,13 +41,32 @@ class _Console(Console):
         raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
+def resolve_color(color: bool | None, environ: Mapping[str, str] | None = None) -> bool | None:
+    """Whether to colour: ``--color``/``--no-color`` win, then the environment, then the terminal.
+
+    ``NO_COLOR`` with any non-empty value turns colour off (https://no-color.org), and
+    ``FORCE_COLOR`` with any non-empty value turns it on even into a pipe (the convention
+    rich, npm and pytest follow); when both are set, ``NO_COLOR`` wins, since asking for no
+    colour is the safer reading. ``None`` leaves the decision to whether ``out`` is a terminal.
+    """
+    if color is not None:
+        return color
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR", ""):
+        return False
+    if env.get("FORCE_COLOR", ""):
+        return True
+    return None
+
+
 def make_console(out: IO[str], color: bool | None = None, width: int | None = None) -> Console:
-    """A console on ``out``; colour follows the terminal unless forced on or off.
+    """A console on ``out``; colour follows :func:`resolve_color` (flag, environment, terminal).
 
     ``markup`` and ``emoji`` are off and highlighting is disabled: nothing printed through this
     console is ever interpreted, whatever a header contains. Lines are soft-wrapped (left to the
     terminal), so a timeline piped into a file or ``grep`` keeps one line per message.
     """
+    color = resolve_color(color)
     return _Console(
         file=out,
         force_terminal=color,
@@ -61,11 +81,21 @@ def make_console(out: IO[str], color: bool | None = None, width: int | None = No
 
 
 def make_renderer(
-    fmt: str, out: IO[str], color: bool | None = None, flush: bool = False
+    fmt: str,
+    out: IO[str],
+    color: bool | None = None,
+    flush: bool = False,
+    time_format: str = "abs",
 ) -> Renderer:
+    """The renderer for ``--format``; ``time_format`` is ``--time`` (the timeline's column;
+    JSON lines always carry epoch seconds)."""
     if fmt == "jsonl":
         return JsonlRenderer(out, flush=flush)
-    return TerminalRenderer(make_console(out, color))
+    # Fitted to the width only on a real terminal: a file or a pipe keeps one line per message
+    # (even coloured with --color or FORCE_COLOR, e.g. for less -R).
+    isatty = getattr(out, "isatty", None)
+    fit = bool(isatty()) if callable(isatty) else False
+    return TerminalRenderer(make_console(out, color), time_format=time_format, fit=fit)
 
 
 class OutputError(SipwatchError):

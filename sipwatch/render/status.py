@@ -204,6 +204,7 @@ def open_live_output(
     err: IO[str],
     color: bool | None = None,
     status_every: float = 0.0,
+    time_format: str = "abs",
 ) -> LiveOutput:
     """The renderer for a live session, where its status goes, and the flush of its output.
 
@@ -228,7 +229,7 @@ def open_live_output(
         )
         # Batched: one print per batch of packets, so the status line is redrawn once per batch
         # instead of once per line (a burst would otherwise spend its time redrawing it).
-        timeline = TerminalRenderer(console, batch=True)
+        timeline = TerminalRenderer(console, batch=True, time_format=time_format, fit=True)
         status = FlushFirst(TerminalStatus(live), timeline.flush)
         return LiveOutput(timeline, status, timeline.flush)
     batched = BatchedText(out)
@@ -236,7 +237,7 @@ def open_live_output(
     if fmt == "text":
         # The renderer keeps the batch's records and writes them at once into ``batched``
         # (whose flush is the one write to ``out``); it flushes its console's file, ``batched``.
-        text = TerminalRenderer(make_console(batched, color), batch=True)
+        text = TerminalRenderer(make_console(batched, color), batch=True, time_format=time_format)
         return LiveOutput(text, FlushFirst(shown, text.flush), text.flush)
     renderer = make_renderer(fmt, batched, color, flush=False)
     return LiveOutput(renderer, shown, batched.flush)

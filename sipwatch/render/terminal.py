@@ -8,11 +8,12 @@ class so a wall of red stands out during an incident.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Console
 from rich.segment import Segment
@@ -20,11 +21,9 @@ from rich.style import Style
 from rich.text import Text
 
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.render.fit import Piece, fit_line
 from sipwatch.render.safe import inert, inert_bytes
 from sipwatch.render.segment_writer import SegmentWriter
-
-#: A run of text and the name of its style ("" for none).
-Piece = tuple[str, str]
 
 _CLASS_STYLE = {1: "cyan", 2: "green", 3: "yellow", 4: "red", 5: "bold red", 6: "bold magenta"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -38,6 +37,7 @@ _BLOCK_CACHE = 2048
 #: bell, backspace, vertical tab, form feed and carriage return are stripped.
 _LAYOUT = re.compile("[\a\b\t\n\v\f\r]")
 _NEWLINE = Segment.line()
+_EPOCH = datetime.date(1970, 1, 1)
 _JOIN = Text("")
 
 
@@ -54,6 +54,66 @@ def clock(ts: float) -> str:
     if millis == 1000:
         whole, millis = whole + 1, 0
     return time.strftime("%H:%M:%S", time.gmtime(whole % 86400)) + f".{millis:03d}"
+
+
+#: ``--time`` values, as tshark's ``-t a``, ``-t r`` and ``-t dd``.
+TIME_FORMATS: Final = ("abs", "rel", "delta")
+
+
+def day(ts: float) -> str | None:
+    """``YYYY-MM-DD`` (UTC) of ``ts``, or None outside years 1-9999: such a timestamp is data
+    (a pcapng interface may declare any offset) and is shown as the time of day it denotes."""
+    try:
+        return (_EPOCH + datetime.timedelta(days=math.floor(ts / 86400))).isoformat()
+    except (OverflowError, ValueError):
+        return None
+
+
+def seconds(value: float) -> str:
+    """Seconds with milliseconds, right-aligned in the width of :func:`clock`."""
+    if not math.isfinite(value):
+        return f"{'--':>12}"
+    return f"{value:>12.3f}"
+
+
+class TimeColumn:
+    """The time column of the timeline, in one of the :data:`TIME_FORMATS`.
+
+    * ``abs``: the time of day in UTC (:func:`clock`); the date (``2026-11-25 23:36:57.378``)
+      on the first line of each capture and on every line whose date differs from the line
+      before, so a capture spanning midnight or several days never reads as one day.
+    * ``rel``: seconds since the first message shown of the capture.
+    * ``delta``: seconds since the message shown before (0 for the first).
+
+    :meth:`restart` starts a capture afresh (``pcap`` renders several files in turn).
+    """
+
+    def __init__(self, mode: str = "abs") -> None:
+        if mode not in TIME_FORMATS:
+            raise ValueError(f"unknown time format {mode!r}")
+        self.mode = mode
+        self._first: float | None = None
+        self._previous: float | None = None
+        self._day: str | None = None
+
+    def restart(self) -> None:
+        self._first = self._previous = self._day = None
+
+    def text(self, ts: float) -> str:
+        if self.mode == "abs":
+            shown = clock(ts)
+            date = day(ts) if math.isfinite(ts) else None
+            if date is not None and date != self._day:
+                self._day = date
+                return f"{date} {shown}"
+            return shown
+        if self._first is None:
+            self._first = self._previous = ts
+        previous = self._previous if self._previous is not None else ts
+        self._previous = ts
+        if self.mode == "rel":
+            return seconds(ts - self._first)
+        return seconds(ts - previous)
 
 
 def short_call_id(call_id: str) -> str:
@@ -86,9 +146,18 @@ class TerminalRenderer:
     """
 
     def __init__(
-        self, console: Console, show_findings: bool = True, *, batch: bool = False
+        self,
+        console: Console,
+        show_findings: bool = True,
+        *,
+        batch: bool = False,
+        time_format: str = "abs",
+        fit: bool = False,
     ) -> None:
         self.console = console
+        self.times = TimeColumn(time_format)
+        #: Fit each line to the console's width (a terminal): see :mod:`sipwatch.render.fit`.
+        self.fit = fit
         self.show_findings = show_findings
         self._batch = batch
         self._writer = SegmentWriter(console)
@@ -111,7 +180,7 @@ class TerminalRenderer:
         msg = record.msg
         # Measuring the console costs system calls (rich asks each standard stream for its
         # terminal size); only wrapped blocks need the width, a bare line only its sign.
-        if record.annotation or record.notes or msg.warnings:
+        if self.fit or record.annotation or record.notes or msg.warnings:
             width = self._width = self.console.width
         else:
             width = self._width
@@ -119,22 +188,31 @@ class TerminalRenderer:
             return
         line: list[Piece] = [
             (f"{record.frame:>6} ", "dim"),
-            (clock(record.ts) + " ", "dim"),
+            (self.times.text(record.ts) + " ", "dim"),
             (f"{inert(record.src)} → {inert(record.dst)} ", ""),
             (f"{record.transport.upper():<4} ", "dim"),
         ]
+        elidable = len(line) + 1  # the Request-URI, or the reason phrase
         if msg.kind == "request":
             line.append((inert(msg.method, 32), "bold"))
             line.append((" " + inert(msg.uri, _URI_LIMIT), ""))
         else:
             style = _CLASS_STYLE.get(msg.status // 100, "")
-            line.append((f"{msg.status} {inert(msg.reason, 60)}", style))
+            if self.fit:  # the code and the phrase apart, so that only the phrase is elided
+                line.append((str(msg.status), style))
+                line.append((" " + inert(msg.reason, 60), style))
+            else:
+                line.append((f"{msg.status} {inert(msg.reason, 60)}", style))
         cseq_num, cseq_method = msg.cseq
         line.append((f"  [{short_call_id(msg.call_id)}]", "dim"))
         line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
             line.append(("  (retransmission)", "dim italic"))
-        self._line(line)
+        if record.context:  # the request a shown response answers: greyed, nothing under it
+            self._fitted([(text, "dim") for text, _ in line], width, elidable)
+            self._done()
+            return
+        self._fitted(line, width, elidable)
         if record.annotation:
             self._annotation(record.annotation, width)
         for note in record.notes:
@@ -149,6 +227,14 @@ class TerminalRenderer:
         if style is None and name not in self._styles:
             style = self._styles[name] = self.console.get_style(name, default=Style.null())
         return style
+
+    def _fitted(self, pieces: list[Piece], width: int, elidable: int | None) -> None:
+        """The line, fitted to ``width`` when :attr:`fit` is on (else one line, as it is)."""
+        if not self.fit:
+            self._line(pieces)
+            return
+        for line in fit_line(pieces, width, elidable):
+            self._line(line)
 
     def _line(self, pieces: list[Piece]) -> None:
         """One soft-wrapped line (``print(Text, soft_wrap=True)``): pieces, then a newline."""
@@ -249,15 +335,17 @@ class TerminalRenderer:
         width = self._width = self.console.width
         if width < 1:
             return
-        self._line(
+        self._fitted(
             [
                 (f"{record.frame:>6} ", "dim"),
-                (clock(record.ts) + " ", "dim"),
+                (self.times.text(record.ts) + " ", "dim"),
                 (f"{inert(record.src)} → {inert(record.dst)} ", ""),
                 (f"{record.transport.upper():<4} ", "dim"),
                 ("MALFORMED ", "bold red"),
                 (inert(record.reason, 120), ""),
-            ]
+            ],
+            width,
+            5,
         )
         self._block((("↳ " + inert_bytes(record.raw, 100), ""),), width, style="dim")
         self._done()
@@ -306,6 +394,7 @@ class TerminalRenderer:
 
     def summary(self, summary: Summary) -> None:
         self._emit(flush=False)  # the records before it, in order
+        self.times.restart()  # the next capture's first line shows its own date again
         console = self.console
         console.print()
         head = Text("Summary", style="bold")

@@ -13,16 +13,18 @@ from dataclasses import dataclass
 
 from sipwatch.knowledge.lookup.compare import contrast, reference
 from sipwatch.knowledge.lookup.grammar import cite, ja_spacing, sentence
-from sipwatch.knowledge.lookup.terms import Term
+from sipwatch.knowledge.lookup.terms import BandCode, Term
 from sipwatch.knowledge.lookup.vocab import NEXT_STEP, STATUS_WORDS, label, retry_key, senders
 from sipwatch.knowledge.model import (
     CauseEntry,
+    ClassEntry,
     Knowledge,
     OptionTagEntry,
     ReasonEntry,
     ResponseEntry,
     WarningEntry,
 )
+from sipwatch.knowledge.reference import HeaderEntry, MethodEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +245,67 @@ def _reason_page(entry: ReasonEntry, lang: str) -> Page:
     )
 
 
+def _class_page(entry: ClassEntry, lang: str) -> Page:
+    text = entry.text(lang)
+    rows = [(label(lang, "sent_by"), senders(entry.sent_by, lang))]
+    if entry.headers:
+        rows.append((label(lang, "headers"), _listing(entry.headers, lang)))
+    rows.append(
+        (label(lang, "next_step"), NEXT_STEP[lang][retry_key(entry.retry, entry.digit * 100)])
+    )
+    return _page(
+        text.name,
+        f"{label(lang, 'class_kind')} · {cite(entry.rfc, entry.section)}",
+        [Paragraph(sentence(text.summary, lang))],
+        _section(label(lang, "what"), Paragraph(text.description)),
+        _section(label(lang, "when"), _bullets(text.when, lang)),
+        _section(label(lang, "fix"), _steps(text.fix, lang)),
+        _section(label(lang, "facts"), Facts(tuple(rows))),
+    )
+
+
+def _method_page(entry: MethodEntry, lang: str) -> Page:
+    text = entry.text(lang)
+    rows = ((label(lang, "headers"), _listing(entry.headers, lang)),) if entry.headers else ()
+    return _page(
+        entry.method,
+        f"{label(lang, 'method_kind')} · {cite(entry.rfc, entry.section)}",
+        [Paragraph(sentence(text.summary, lang))],
+        _section(label(lang, "what"), Paragraph(text.description)),
+        _section(label(lang, "facts"), Facts(rows)) if rows else None,
+    )
+
+
+def _header_page(entry: HeaderEntry, lang: str) -> Page:
+    text = entry.text(lang)
+    rows = [(label(lang, "header_form"), f"{entry.name}: ...")]
+    if entry.compact:
+        rows.append((label(lang, "compact"), f"{entry.compact}: ... (RFC 3261 §7.3.3)"))
+    return _page(
+        entry.name,
+        f"{label(lang, 'header_kind')} · {cite(entry.rfc, entry.section)}",
+        [Paragraph(sentence(text.summary, lang))],
+        _section(label(lang, "what"), Paragraph(text.description)),
+        _section(label(lang, "facts"), Facts(tuple(rows))),
+    )
+
+
+def _band_page(term: BandCode, lang: str) -> Page:
+    band, text = term.band, term.band.text(lang)
+    span = f"{band.low}-{band.high}"
+    note = label(lang, "band_note").format(code=term.code, span=span)
+    return _page(
+        f"{label(lang, 'warning')} {term.code}: {text.name} ({span})",
+        f"{label(lang, 'warning_kind')} · {cite(band.rfc, band.section)}",
+        [Paragraph(sentence(text.summary, lang)), Paragraph(sentence(note, lang))],
+        _section(label(lang, "what"), Paragraph(text.description)),
+        _section(
+            label(lang, "facts"),
+            Facts(((label(lang, "header_form"), f'Warning: {term.code} host "..."'),)),
+        ),
+    )
+
+
 def explain_page(kb: Knowledge, term: Term, lang: str) -> Page:
     """The page ``sipwatch explain TERM`` shows."""
     entry = term.entry
@@ -254,6 +317,14 @@ def explain_page(kb: Knowledge, term: Term, lang: str) -> Page:
         return _cause_page(kb, entry, lang)
     if isinstance(entry, WarningEntry):
         return _warning_page(entry, lang)
+    if isinstance(entry, ClassEntry):
+        return _class_page(entry, lang)
+    if isinstance(entry, MethodEntry):
+        return _method_page(entry, lang)
+    if isinstance(entry, HeaderEntry):
+        return _header_page(entry, lang)
+    if isinstance(entry, BandCode):
+        return _band_page(entry, lang)
     return _reason_page(entry, lang)
 
 

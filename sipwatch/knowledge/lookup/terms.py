@@ -8,7 +8,11 @@ Accepted spellings (case-insensitive; ``:`` or ``=`` after a prefix)::
     noresource               a Subscription-State reason, when no option tag has that name
                              (also subscription:noresource, sub:noresource)
     q850:17                  a Q.850 cause (also q.850:17, cause:17)
-    warning:399              a Warning code (also warn:399)
+    warning:399              a Warning code (also warn:399); a code with no entry of its own
+                             is explained by its band (warning:392: RFC 3261 §20.43, 390-399)
+    4xx                      a response class (also class:4)
+    REFER                    a request method (also method:refer)
+    Require                  a header field, or its compact form (k, r; also header:k)
     Q.850;cause=17           a Reason header value pasted from a capture (RFC 3326): the
     SIP;cause=486            protocol picks Q.850 cause or SIP response code
     reason:...               the same, or a Subscription-State reason: "reason" is what both
@@ -29,6 +33,7 @@ from typing import Final, Literal
 from sipwatch.errors import UnknownTermError
 from sipwatch.knowledge.model import (
     CauseEntry,
+    ClassEntry,
     Knowledge,
     OptionTagEntry,
     ReasonEntry,
@@ -36,9 +41,42 @@ from sipwatch.knowledge.model import (
     WarningEntry,
     is_status_code,
 )
+from sipwatch.knowledge.reference import HeaderEntry, MethodEntry, WarningBand
 
-TermKind = Literal["response", "option_tag", "q850", "warning", "subscription_reason"]
-Entry = ResponseEntry | OptionTagEntry | CauseEntry | WarningEntry | ReasonEntry
+TermKind = Literal[
+    "response",
+    "option_tag",
+    "q850",
+    "warning",
+    "subscription_reason",
+    "class",
+    "method",
+    "header",
+    "warning_band",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BandCode:
+    """A Warning code with no entry of its own, explained by its band (RFC 3261 §20.43)."""
+
+    code: int
+    band: WarningBand
+
+
+Entry = (
+    ResponseEntry
+    | OptionTagEntry
+    | CauseEntry
+    | WarningEntry
+    | ReasonEntry
+    | ClassEntry
+    | MethodEntry
+    | HeaderEntry
+    | BandCode
+)
+#: ``4xx``, ``4XX``: a response class (RFC 3261 §7.2).
+_CLASS = re.compile(r"([1-6])xx", re.I)
 
 _PREFIXES: Final[dict[str, TermKind | Literal["reason"]]] = {
     "code": "response",
@@ -57,6 +95,10 @@ _PREFIXES: Final[dict[str, TermKind | Literal["reason"]]] = {
     "sub": "subscription_reason",
     "subscription-state": "subscription_reason",
     "reason": "reason",
+    "class": "class",
+    "method": "method",
+    "header": "header",
+    "hdr": "header",
 }
 
 #: RFC 3326 Reason header value: protocol ";" cause "=" number (other params ignored).
@@ -89,6 +131,10 @@ def candidates(kb: Knowledge, kind: TermKind | None = None) -> list[str]:
         "q850": [f"q850:{cause}" for cause in sorted(kb.causes)],
         "warning": [f"warning:{code}" for code in sorted(kb.warnings)],
         "subscription_reason": [f"subscription:{r}" for r in sorted(kb.subscription_reasons)],
+        "class": [f"{digit}xx" for digit in sorted(kb.classes)],
+        "method": sorted(kb.methods),
+        "header": sorted(h.name for h in kb.headers.values()),
+        "warning_band": [],
     }
     if kind is not None:
         return spellings[kind]
@@ -111,7 +157,9 @@ def suggest(kb: Knowledge, text: str, kind: TermKind | None = None, limit: int =
     """The closest known spellings to ``text`` (difflib ratio), best first."""
     needle = text.strip().lower()
     pool = candidates(kb, kind)
-    found = _closest(needle, pool, limit)
+    # Methods and headers are listed as written (REFER, Refer-Sub), compared folded.
+    folded = {spelling.lower(): spelling for spelling in pool}
+    found = [folded[m] for m in _closest(needle, list(folded), limit)]
     if not found and kind is None:
         # "noresorce" should find "subscription:noresource": compare with the bare names of
         # prefixed spellings too, and hand back the full spelling.
@@ -144,26 +192,45 @@ def _by_kind(kb: Knowledge, kind: TermKind, value: str, text: str) -> Term:
     if kind == "response":
         entry = resolve_code(kb, value)
         return Term("response", str(entry.code), entry)
+    found: Term | None = None
     if kind == "option_tag":
         tag = kb.option_tag(value)
-        if tag is not None:
-            return Term("option_tag", tag.tag, tag)
+        found = Term("option_tag", tag.tag, tag) if tag is not None else None
     elif kind == "subscription_reason":
         reason = kb.subscription_reason(value)
         if reason is not None:
-            return Term("subscription_reason", f"subscription:{reason.reason}", reason)
-    else:
-        number = _number(value)
-        if number is not None:
-            if kind == "q850":
-                cause = kb.q850(number)
-                if cause is not None:
-                    return Term("q850", f"q850:{number}", cause)
-            else:
-                warning = kb.warning(number)
-                if warning is not None:
-                    return Term("warning", f"warning:{number}", warning)
-    raise _unknown(kb, text, kind)
+            found = Term("subscription_reason", f"subscription:{reason.reason}", reason)
+    elif kind == "class":
+        digit = (
+            value[:1] if _CLASS.fullmatch(value) or value in ("1", "2", "3", "4", "5", "6") else ""
+        )
+        if digit and int(digit) in kb.classes:
+            found = Term("class", f"{digit}xx", kb.classes[int(digit)])
+    elif kind == "method":
+        method = kb.method(value)
+        found = Term("method", method.method, method) if method is not None else None
+    elif kind == "header":
+        header = kb.header(value)
+        found = Term("header", header.name, header) if header is not None else None
+    elif (number := _number(value)) is not None:
+        found = _numbered(kb, kind, number)
+    if found is None:
+        raise _unknown(kb, text, kind)
+    return found
+
+
+def _numbered(kb: Knowledge, kind: TermKind, number: int) -> Term | None:
+    """A Q.850 cause or a Warning code; a Warning code without an entry gets its band."""
+    if kind == "q850":
+        cause = kb.q850(number)
+        return Term("q850", f"q850:{number}", cause) if cause is not None else None
+    warning = kb.warning(number)
+    if warning is not None:
+        return Term("warning", f"warning:{number}", warning)
+    band = kb.warning_band(number)
+    if band is not None:
+        return Term("warning_band", f"warning:{number}", BandCode(number, band))
+    return None
 
 
 def _reason_header(kb: Knowledge, value: str, text: str) -> Term | None:
@@ -184,6 +251,8 @@ def resolve_term(kb: Knowledge, text: str) -> Term:
         if not is_status_code(code):
             raise _unknown(kb, raw, "response")
         return _by_kind(kb, "response", raw, raw)
+    if _CLASS.fullmatch(raw):
+        return _by_kind(kb, "class", raw, raw)
     header = _reason_header(kb, raw, raw)
     if header is not None:
         return header
@@ -201,4 +270,10 @@ def resolve_term(kb: Knowledge, text: str) -> Term:
     reason = kb.subscription_reason(raw)
     if reason is not None:
         return Term("subscription_reason", f"subscription:{reason.reason}", reason)
+    method = kb.method(raw)
+    if method is not None:
+        return Term("method", method.method, method)
+    field = kb.header(raw)
+    if field is not None:
+        return Term("header", field.name, field)
     raise _unknown(kb, raw)

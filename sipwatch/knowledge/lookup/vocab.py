@@ -42,6 +42,11 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "warning": "Warning",
         "warning_kind": "Warning header code",
         "subscription": "Subscription-State reason",
+        "class_kind": "Response class",
+        "method_kind": "Request method",
+        "header_kind": "Header field",
+        "compact": "Compact form",
+        "band_note": "{code} has no entry of its own: it is explained by its band, {span}",
         "vs": "vs",
     },
     "ja": {
@@ -72,6 +77,11 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "warning": "Warning",
         "warning_kind": "Warning ヘッダのコード",
         "subscription": "Subscription-State の reason",
+        "class_kind": "応答クラス",
+        "method_kind": "リクエストメソッド",
+        "header_kind": "ヘッダフィールド",
+        "compact": "短縮形",
+        "band_note": "{code} には個別の項目がないため、属する範囲 {span} で説明します",
         "vs": "と",
     },
 }
