@@ -385,6 +385,61 @@ def live(
     raise typer.Exit(code)
 
 
+class CallSort(enum.StrEnum):
+    time = "time"
+    problems = "problems"
+
+
+@app.command()
+def calls(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
+        ),
+    ],
+    fmt: StreamFormatOption = StreamFormat.text,
+    sort: Annotated[
+        CallSort,
+        typer.Option(
+            "--sort", help="time: in order of start; problems: worst findings first, newest first."
+        ),
+    ] = CallSort.time,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only calls whose final status is one of: 4xx,503."),
+    ] = None,
+    from_user: Annotated[
+        str | None, typer.Option("--from", help="Only calls whose From user contains this.")
+    ] = None,
+    to_user: Annotated[
+        str | None, typer.Option("--to", help="Only calls whose To user contains this.")
+    ] = None,
+    ip: Annotated[
+        str | None, typer.Option("--ip", help="Only calls that crossed this IP address.")
+    ] = None,
+    ua: Annotated[
+        str | None,
+        typer.Option(
+            "--ua", help="Only calls with an element whose Server/User-Agent contains this."
+        ),
+    ] = None,
+    lang: LangOption = Lang.en,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+) -> None:
+    """List the calls of capture files: one row per call, and the totals."""
+
+    from sipwatch.calls.select import CallFilter
+    from sipwatch.commands.calls import run_calls
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        selection = CallFilter.build(status, from_user, to_user, ip, ua)
+        code = run_calls(files, options, selection, sort.value, fmt.value, stdout(), color)
+    raise typer.Exit(code)
+
+
 @app.command()
 def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
     """List the interfaces sipwatch live can capture on, with their state and addresses."""
