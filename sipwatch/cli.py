@@ -441,6 +441,37 @@ def calls(
 
 
 @app.command()
+def ladder(
+    file: Annotated[str, typer.Argument(help="A capture file; - reads stdin.", show_default=False)],
+    call_id: Annotated[
+        str | None,
+        typer.Option("--call-id", help="The call(s) whose Call-ID starts with this."),
+    ] = None,
+    frame: Annotated[
+        int | None, typer.Option("--frame", min=1, help="The call of this frame.")
+    ] = None,
+    related: Annotated[
+        bool,
+        typer.Option(
+            "--related/--no-related",
+            help="Also draw the calls linked to it (transfer, B2BUA legs), tagged A, B, ...",
+        ),
+    ] = True,
+    lang: LangOption = Lang.en,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+) -> None:
+    """Draw a call as a ladder diagram: one column per element, one arrow per message."""
+
+    from sipwatch.commands.ladder import run_ladder
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        code = run_ladder(file, options, call_id, frame, related, stdout(), color)
+    raise typer.Exit(code)
+
+
+@app.command()
 def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
     """List the interfaces sipwatch live can capture on, with their state and addresses."""
 
