@@ -301,13 +301,25 @@ def pcap(
     ],
     *,
     stream: StreamOptions,
+    frame: Annotated[
+        int | None,
+        typer.Option(
+            "--frame",
+            min=1,
+            help="Show the SIP message of this frame in full (start line, headers in wire "
+            "order, body) instead of the timeline.",
+        ),
+    ] = None,
 ) -> None:
     """Annotate capture files: a timeline of every SIP message, explanations, a summary."""
 
-    from sipwatch.commands.pcap import run_pcap
+    from sipwatch.commands.pcap import run_frame, run_pcap
 
     with operator_errors():
-        code = run_pcap(files, stream.pipeline(), stream.fmt.value, stdout(), stream.color)
+        if frame is not None:
+            code = run_frame(files, frame, stdout(), stream.color)
+        else:
+            code = run_pcap(files, stream.pipeline(), stream.fmt.value, stdout(), stream.color)
     raise typer.Exit(code)
 
 
