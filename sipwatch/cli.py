@@ -484,6 +484,39 @@ def ladder(
 
 
 @app.command()
+def report(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="The HTML file to write.", show_default=False)
+    ],
+    lang: LangOption = Lang.en,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Calls per capture given a ladder and their messages (worst problems first); "
+            "every call is listed.",
+        ),
+    ] = 200,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+) -> None:
+    """Write one self-contained HTML report: call list, ladders, findings, messages."""
+
+    from sipwatch.commands.report import run_report
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        code = run_report(files, output, options, limit)
+    raise typer.Exit(code)
+
+
+@app.command()
 def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
     """List the interfaces sipwatch live can capture on, with their state and addresses."""
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from tests.build_frames import ether, pcap_bytes, udp4
 
-EVIL_DISPLAY = '"<script>window.pwned=1</script> \\"q\\"" '
+#: Each payload, if a view ever let it run in a browser, marks the page ``data-pwned``.
+PWN = "<script>document.documentElement.setAttribute('data-pwned','{}')</script>"
+EVIL_DISPLAY = '"' + PWN.format(1) + ' \\"q\\"" '
 EVIL_USER = "e\x1b[31mvil</svg>"
-EVIL_AGENT = "X</svg><script>window.pwned=2</script>\x07"
-BODY = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=<script>window.pwned=3</script>\r\n"
+EVIL_AGENT = "X</svg>" + PWN.format(2) + "\x07"
+BODY = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=" + PWN.format(3) + "\r\n"
 
 
 def _invite() -> bytes:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sipwatch.cli import app
 from tests.conftest import CAPTURES, public_capture
-from tests.hostile_capture import write_hostile_capture
+from tests.hostile_capture import PWN, write_hostile_capture
 
 PLAIN: dict[str, str | None] = {"FORCE_COLOR": None, "TTY_COMPATIBLE": None, "NO_COLOR": None}
 
@@ -121,6 +121,6 @@ def test_frame_without_sip_is_an_operator_error() -> None:
 def test_hostile_message_is_shown_inert(tmp_path: Path) -> None:
     out = frame_view(write_hostile_capture(tmp_path), 1)
     assert "\x1b" not in out and "\x07" not in out
-    assert "User-Agent: X</svg><script>window.pwned=2</script>\\x07" in out
-    assert "        s=<script>window.pwned=3</script>\n" in out
+    assert f"User-Agent: X</svg>{PWN.format(2)}\\x07" in out
+    assert f"        s={PWN.format(3)}\n" in out
     assert "From: " in out and "e\\x1b[31mvil</svg>" in out

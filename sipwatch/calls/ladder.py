@@ -48,8 +48,14 @@ def _pin_frame(finding: CallFinding, by_frame: Mapping[int, CallMessage]) -> int
     return messages[0].frame if messages else None
 
 
-def build_ladder(call: Call, calls: Mapping[str, Call], related: bool = True) -> Ladder:
-    """The ladder of ``call``, with its directly related calls when ``related``."""
+def build_ladder(
+    call: Call, calls: Mapping[str, Call], related: bool = True, fold: bool = True
+) -> Ladder:
+    """The ladder of ``call``, with its directly related calls when ``related``.
+
+    ``fold`` folds retransmissions into the arrow they repeat; without it every copy is an
+    arrow (the HTML report, where each links to its own text).
+    """
     chosen = [call]
     if related:
         for link in call.related:
@@ -71,7 +77,7 @@ def build_ladder(call: Call, calls: Mapping[str, Call], related: bool = True) ->
     arrow_of_frame: dict[int, Arrow] = {}
     previous_ts: float | None = None
     for ts, frame, i, message in merged:
-        folded = _fold_target(arrows, message, i) if message.retransmission else None
+        folded = _fold_target(arrows, message, i) if fold and message.retransmission else None
         if folded is not None:
             folded.repeats += 1
             arrow_of_frame[frame] = folded

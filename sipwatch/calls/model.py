@@ -8,7 +8,7 @@ records it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from sipwatch.sip.message import SipMessage
 
@@ -76,8 +76,10 @@ class CallMessage:
     reason: str
     cseq: int
     retransmission: bool
-    #: Kept only when the tracker is asked to (ladder, report): its full text is shown there.
+    #: Kept only when the tracker is asked to (the report): its full text is shown there.
     msg: SipMessage | None = None
+    #: The knowledge base's explanation of it (the record's ``annotation``), same condition.
+    annotation: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:

@@ -122,6 +122,7 @@ class CallTracker:
                 cseq=cseq,
                 retransmission=record.retransmission,
                 msg=msg if self.keep_messages else None,
+                annotation=record.annotation if self.keep_messages else None,
             )
         )
 
