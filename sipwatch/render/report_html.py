@@ -35,7 +35,7 @@ MESSAGE_TEXT_MAX: Final = 16384
 _STYLE: Final = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}
 h1{font-size:1.4em}h2{font-size:1.2em;border-bottom:1px solid #ccc}h3{font-size:1.05em}
-table.calls{border-collapse:collapse;font-size:13px}
+table.calls{border-collapse:collapse;font-size:13px;display:block;overflow-x:auto}
 table.calls th,table.calls td{border-bottom:1px solid #e4e4e4;padding:2px 8px;text-align:left;
 white-space:nowrap;max-width:22em;overflow:hidden;text-overflow:ellipsis}
 table.calls th{cursor:pointer;background:#f4f4f4}
@@ -119,7 +119,7 @@ def _summary(report: CaptureReport, w: dict[str, str]) -> str:
     states: dict[str, int] = {"answered": 0, "failed": 0, "in-progress": 0}
     for call in report.calls:
         states[call.state] += 1
-    items.append(("", ", ".join(f"{n} {w[state]}" for state, n in states.items())))
+    items.append((w["states"], ", ".join(f"{n} {w[state]}" for state, n in states.items())))
     facts = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in items)
     return f'<dl class="facts summary">{facts}</dl>'
 

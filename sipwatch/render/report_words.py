@@ -43,6 +43,7 @@ WORDS: Final[dict[str, dict[str, str]]] = {
         "dropped": "{n} more messages of this call are not kept (limit per call).",
         "sort_hint": "Click a column title to sort.",
         "guess": "a guess",
+        "states": "outcome",
         "more_calls": "{n} more calls (the list shows {limit} at once; open to see them)",
     },
     "ja": {
@@ -82,6 +83,7 @@ WORDS: Final[dict[str, dict[str, str]]] = {
         "dropped": "この呼の残り {n} 件のメッセージは保持していません (呼ごとの上限)。",
         "sort_hint": "列の見出しをクリックすると並べ替えます。",
         "guess": "推定",
+        "states": "結果",
         "more_calls": "残り {n} 件の呼 (一覧は一度に {limit} 件まで表示。開くと表示します)",
     },
 }
