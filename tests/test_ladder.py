@@ -157,3 +157,27 @@ def test_hostile_labels_are_inert(tmp_path: Path) -> None:
     out = ladder(str(write_hostile_capture(tmp_path)), "--call-id", "evil", width=120)
     assert "\x1b" not in out and "\x07" not in out
     assert "486 Busy</svg>" in out and "<i>Ringing</i>" in out
+
+
+def _captures() -> list[Path]:
+    from tests.conftest import PUBLIC
+
+    bundled = sorted(CAPTURES.glob("*.pcap"))
+    public = sorted(p for p in PUBLIC.glob("*.pcap*") if not p.name.endswith(".json"))
+    return bundled + public
+
+
+@pytest.mark.parametrize("path", _captures(), ids=lambda p: p.name)
+def test_every_call_of_every_capture_fits_80_columns(path: Path) -> None:
+    import io
+
+    from sipwatch.render.ladder import show_ladder
+    from sipwatch.render.output import make_console
+
+    tracker = track(path)
+    for call in list(tracker.calls.values())[:50]:
+        built = build_ladder(call, tracker.calls)
+        assert sum(a.repeats for a in built.arrows) == sum(len(c.messages) for c in built.calls)
+        out = io.StringIO()
+        show_ladder(make_console(out, color=False, width=80), built)
+        assert max(len(line) for line in out.getvalue().splitlines()) <= 80, call.call_id

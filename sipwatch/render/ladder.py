@@ -23,7 +23,7 @@ from sipwatch.render.terminal import clock
 _GUTTER: Final = 16
 #: Room right of the lanes for finding marks (``[12]``).
 _MARKS: Final = 6
-_LANE_MIN: Final = 8
+_LANE_MIN: Final = 5
 _LANE_MAX: Final = 28
 _TAGS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _SEVERITY_STYLE: Final = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -186,6 +186,8 @@ def show_ladder(console: Console, ladder: Ladder) -> None:
     width = console.width
     for line, wraps in ladder_lines(ladder, width):
         if not wraps:
+            # Never wrapped: with more elements than the width can hold, cut (and say so).
+            line.truncate(width, overflow="ellipsis")
             console.print(line, soft_wrap=True)
             continue
         for part in line.wrap(console, width, overflow="fold"):
