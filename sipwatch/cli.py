@@ -373,6 +373,15 @@ def live(
             "stderr every N seconds (0: never).",
         ),
     ] = 0.0,
+    calls: Annotated[
+        bool,
+        typer.Option(
+            "--calls",
+            help="Follow calls: with --format jsonl a call record as each call ends (32 s of "
+            "capture time after its last message) and for the rest at the stop; in the "
+            "terminal the call list at the stop.",
+        ),
+    ] = False,
 ) -> None:
     """Capture live and annotate every SIP message as it happens (Ctrl-C stops)."""
 
@@ -392,6 +401,7 @@ def live(
             duration=duration,
             count=count,
             status_every=status_every,
+            calls=calls,
         )
         code = run_live(settings, options, stream.fmt.value, stdout(), sys.stderr, stream.color)
     raise typer.Exit(code)

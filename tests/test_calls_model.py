@@ -158,3 +158,26 @@ def test_party_reads_tel_and_bare_addresses() -> None:
     assert party('"A \\"B\\"" <sip:a@h>').display == 'A "B"'
     assert party("garbage").text() == ""
     assert party(None).text() == ""
+
+
+def test_expire_hands_out_calls_once_they_ended_and_lingered() -> None:
+    up = make_request("INVITE", call_id="up")
+    busy = make_request("INVITE", call_id="busy")
+    bye = make_request("BYE", call_id="up", cseq="2 BYE")
+    reg = make_request("REGISTER", call_id="reg")
+    tracker = fed(
+        (0.0, up),
+        (0.1, make_response(200, request=up)),
+        (1.0, busy),
+        (1.5, make_response(486, request=busy)),
+        (2.0, reg),
+        (2.1, make_response(200, request=reg)),
+    )
+    assert tracker.expire(20.0) == []  # nothing has lingered 32 s
+    assert [c.call_id for c in tracker.expire(34.2)] == ["busy", "reg"]
+    assert list(tracker.calls) == ["up"]  # answered and not hung up: still going
+    tracker.feed(MessageRecord(40.0, 7, "192.0.2.10:5060", "192.0.2.20:5060", "udp", bye))
+    assert tracker.expire(71.0) == []
+    (ended,) = tracker.expire(72.0)
+    assert (ended.call_id, ended.ended_with, ended.duration_s) == ("up", "BYE", 39.9)
+    assert not tracker.calls

@@ -21,6 +21,10 @@ from sipwatch.sip.uri import parse_address, split_name_addr
 
 MAX_CALLS: Final = 50_000
 MAX_MESSAGES_PER_CALL: Final = 2_000
+#: Capture seconds a finished call is kept after its last message before :meth:`expire`
+#: hands it out: 64*T1, the longest a transaction of it can still retransmit or time out
+#: (RFC 3261 §17.2.1 Timer H, §17.2.2 Timer J), so its findings have all arrived.
+CALL_LINGER: Final = 32.0
 #: Longest Server/User-Agent text kept per element.
 AGENT_MAX: Final = 120
 
@@ -49,6 +53,22 @@ class CallTracker:
         #: had: the copy that reached the UAS. Its response, with as many Vias, is the one the
         #: UAS generated (RFC 3261 §16.7 step 3: each proxy removes its own Via going back).
         self._depth: dict[str, dict[tuple[int, str], int]] = {}
+
+    def expire(self, ts: float, linger: float = CALL_LINGER) -> list[Call]:
+        """Remove and return the calls that ended ``linger`` seconds of capture time ago.
+
+        A call has ended when its BYE or CANCEL was sent, or when it got a final failure
+        (or, for a call that is no INVITE, any final response); a call still ringing or up
+        stays until the end of the capture. This is how a live session reports each call when
+        it ends; a file is simply read to the end.
+        """
+        done = [
+            call for call in self.calls.values() if ts - call.last_ts >= linger and _ended(call)
+        ]
+        for call in done:
+            del self.calls[call.call_id]
+            self._depth.pop(call.call_id, None)
+        return done
 
     def feed_all(self, records: Iterable[Record]) -> None:
         for record in records:
@@ -195,6 +215,14 @@ class CallTracker:
             call.final_agent = element.agent if element is not None else ""
         if 200 <= status < 300 and call.answer_ts is None:
             call.answer_ts = record.ts
+
+
+def _ended(call: Call) -> bool:
+    if call.ended_with:
+        return True
+    if call.final_status is None:
+        return False
+    return call.method != "INVITE" or not 200 <= call.final_status < 300
 
 
 def _agent(msg: SipMessage, name: str) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Final
 
+from sipwatch.calls import Call, CallTracker
 from sipwatch.capture.live import LiveCapture, capture_filter
 from sipwatch.capture.types import Frame
 from sipwatch.capture.writer import CaptureWriter
@@ -72,6 +73,9 @@ class LiveOptions:
     count: int | None = None
     #: Seconds between status lines on stderr when there is no terminal status line; 0: never.
     status_every: float = 0.0
+    #: Follow calls (``--calls``): JSON lines get a ``call`` record as each call ends, the
+    #: terminal gets the call list when the session stops.
+    calls: bool = False
 
 
 class RateMeter:
@@ -164,8 +168,12 @@ class LiveSession:
         renderer: Renderer,
         status: StatusDisplay,
         flush: Callable[[], None] = lambda: None,
+        call_list: Callable[[list[Call]], None] | None = None,
     ) -> None:
         self.live = live
+        #: The calls followed (``--calls``) and where the calls still open at the stop go.
+        self.calls = CallTracker() if live.calls else None
+        self.call_list = call_list
         self.flush = flush
         self.options = options
         self.renderer = renderer
@@ -195,6 +203,16 @@ class LiveSession:
                     self.count_reached = True
             self.transfers.observe(record)
             self.renderer.record(record)
+            if self.calls is not None:
+                self.calls.feed(record)
+
+    def ended_calls(self, ts: float) -> None:
+        """Write a ``call`` record for each call that ended (JSON lines only)."""
+        writer = getattr(self.renderer, "call", None)
+        if self.calls is None or writer is None:
+            return
+        for call in self.calls.expire(ts):
+            writer(call)
 
     def snapshot(self, now: float, stopping: bool = False) -> LiveStatus:
         summary = self.pipeline.summary
@@ -224,11 +242,14 @@ class LiveSession:
                 self.flush()
         self._last_ts = frames[-1].ts
         self._last_arrival = now
+        self.ended_calls(self._last_ts)
 
     def idle(self, now: float) -> None:
         """No frame for a while: let capture time advance so timeouts fire live."""
         if self._last_ts is not None:
-            self.emit(self.pipeline.tick(self._last_ts + (now - self._last_arrival)))
+            capture_now = self._last_ts + (now - self._last_arrival)
+            self.emit(self.pipeline.tick(capture_now))
+            self.ended_calls(capture_now)
 
     def run(self, stop: StopRequest) -> int:
         capture = self.capture
@@ -276,8 +297,34 @@ class LiveSession:
         summary.problems.extend(capture.problems())
         summary.problems.extend(failures)
         self.status.close()
+        if self.calls is not None:
+            remaining = list(self.calls.calls.values())
+            writer = getattr(self.renderer, "call", None)
+            if writer is not None:
+                for call in remaining:
+                    writer(call)
+            elif self.call_list is not None:
+                self.flush()
+                self.call_list(remaining)
+            if self.calls.evicted:
+                summary.evictions["calls"] += self.calls.evicted
         self.renderer.summary(summary)
         return 2 if failures else 0
+
+
+def _call_list(out: IO[str], color: bool | None) -> Callable[[list[Call]], None]:
+    """Print the calls still held at the stop as ``sipwatch calls`` does (terminal)."""
+
+    def show(calls: list[Call]) -> None:
+        from sipwatch.calls.select import CallTotals, sort_calls
+        from sipwatch.render.calls_table import show_calls
+        from sipwatch.render.output import make_console
+
+        chosen = sort_calls(calls, "time")
+        show_calls(make_console(out, color), "calls", chosen, CallTotals.of(chosen))
+        out.flush()
+
+    return show
 
 
 def run_live(
@@ -296,7 +343,9 @@ def run_live(
     err = err if err is not None else sys.stderr
     output = open_live_output(fmt, out, err, color, live.status_every)
     status = output.status
-    session = LiveSession(live, options, output.renderer, status, output.flush)
+    session = LiveSession(
+        live, options, output.renderer, status, output.flush, _call_list(out, color)
+    )
     # Everything built so far (imports, the knowledge base) lives as long as the process: move
     # it out of the cyclic collector's view so each full collection, a pause in the live
     # stream, scans only the capture's own state (docs/live.md: GC pauses).

@@ -185,6 +185,12 @@ class JsonlRenderer:
         self._out.write(dumps(summary_json(summary)) + "\n")
         self._out.flush()
 
+    def call(self, call: Call) -> None:
+        """A ``call`` record (``sipwatch live --calls``: as each call ends)."""
+        self._out.write(dumps(call_json(call)) + "\n")
+        if self._flush:
+            self._out.flush()
+
 
 def call_json(call: Call) -> dict[str, Any]:
     """The ``call`` record (docs/jsonl.md): one per call, at the end of the capture."""
