@@ -28,23 +28,23 @@ UNANSWERED = str(CAPTURES / "invite-unanswered.pcap")
 
 def test_call_list_at_80_columns() -> None:
     assert calls(BAD_EXTENSION, UNANSWERED) == (
-        f"{BAD_EXTENSION}\n"
+        f"{BAD_EXTENSION}  2026-11-25 (UTC)\n"
         "Start     Call-ID   From      To        Method   St    PDD    Dur  Findings\n"
         "────────────────────────────────────────────────────────────────────────────────\n"
         "23:36:57  1-15872…  alice@1…  bob@127…  INVITE  200    3ms   0.2s  W:unregister…\n"
         "1 call: 1 answered, 0 failed, 0 in progress; final status 200 ×1\n"
         "\n"
-        f"{UNANSWERED}\n"
-        "Start     Call-ID   From      To        Method   St    PDD    Dur  Findings\n"
+        f"{UNANSWERED}  2026-11-25 (UTC)\n"
+        "Start     Call-ID   From       To        Method   St    PDD    Dur  Findings\n"
         "────────────────────────────────────────────────────────────────────────────────\n"
-        "23:37:02  1-15953…  alice@1…  bob@127…  INVITE  ...      -      -  E:no-final-r…\n"
+        "23:37:02  1-15953…  alice@12…  bob@127…  INVITE  ...      -      -  E:no-final-…\n"
         "1 call: 0 answered, 0 failed, 1 in progress\n"
     )
 
 
 def test_call_list_at_120_columns() -> None:
     assert calls(BAD_EXTENSION, width=120) == (
-        f"{BAD_EXTENSION}\n"
+        f"{BAD_EXTENSION}  2026-11-25 (UTC)\n"
         "Start     Call-ID       From              To              Method   St    PDD    Dur"
         "  Findings\n" + "─" * 113 + "\n"
         "23:36:57  1-15872@127…  alice@127.0.0.11  bob@127.0.0.13  INVITE  200    3ms   0.2s"
@@ -57,37 +57,48 @@ def test_every_line_fits_the_width() -> None:
     path = str(public_capture("attended_transfer.pcap"))
     for width in (60, 80, 100, 120):
         for line in calls(path, width=width).splitlines():
-            assert len(line) <= width or line == path, (width, line)
+            assert len(line) <= width or line.startswith(path), (width, line)
 
 
 def test_transfer_calls_sorted_by_problems_show_their_relation() -> None:
     path = str(public_capture("blind_transfer.pcap"))
     assert calls(path, "--sort", "problems", width=100).splitlines()[1:] == [
-        "Start     Call-ID       From      To        Method   St    PDD    Dur  Findings"
-        "             Related",
+        "Start     Call-ID   From          To               Method   St    PDD    Dur  Findings"
+        "      Related",
         "─" * 100,
-        "10:24:02  baadbc5723b…  1001@si…  1000@si…  INVITE  200  614ms  10.5s"
-        "  W:request-failed +3  xfer:d3…",
-        "10:24:15  d365fb77d53…  1001@si…  2345678…  INVITE  200      -   7.2s"
-        "  I:auth-challenge     xfer:ba…",
+        "10:24:02  baadbc5…  1001@sip.do…  1000@sip.domai…  INVITE  200  614ms  10.5s"
+        "  W:request-f…  xfer:d3…",
+        "10:24:15  d365fb7…  1001@sip.do…  2345678@sip.do…  INVITE  200      -   7.2s"
+        "  I:auth-chal…  xfer:ba…",
         "2 calls: 2 answered, 0 failed, 0 in progress; final status 200 ×2",
     ]
 
 
+def chosen(path: str, *filters: str) -> list[str]:
+    result = CliRunner().invoke(app, ["calls", path, "-f", "jsonl", *filters], env=PLAIN)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    return [line["call_ids"][0][:8] for line in lines if line["type"] == "call"]
+
+
 def test_filters_narrow_the_rows_not_the_totals() -> None:
     path = str(public_capture("blind_transfer.pcap"))
+    assert chosen(path) == ["baadbc57", "d365fb77"]
+    assert chosen(path, "--to", "2345") == ["d365fb77"]
+    assert chosen(path, "--from", "1001", "--to", "1000") == ["baadbc57"]
+    assert chosen(path, "--status", "2xx") == ["baadbc57", "d365fb77"]
+    assert chosen(path, "--status", "4xx,503") == []
+    assert chosen(path, "--ip", "3.88.91.122") == ["d365fb77"]
+    assert chosen(path, "--ip", "3.88.91.12") == []  # an address, not a substring
+    assert chosen(path, "--ua", "test gateway") == ["d365fb77"]
+    assert chosen(path, "--ua", "obihai") == ["baadbc57", "d365fb77"]
+    assert chosen(path, "--ua", "no-such-agent") == []
+    assert chosen(path, "--sort", "problems") == ["baadbc57", "d365fb77"]
     out = calls(path, "--to", "2345", width=120)
-    assert "d365fb77d53…" in out and "baadbc5723b…" not in out
     assert out.endswith(
         "1 of 2 calls shown: 2 answered, 0 failed, 0 in progress; final status 200 ×2\n"
     )
     assert "no call matches" in calls(path, "--status", "4xx")
-    assert "no call matches" in calls(path, "--from", "9999")
-    assert "baadbc5723b…" in calls(path, "--ip", "3.88.91.122", "--ua", "obihai", width=120) or (
-        "d365fb77d53…" in calls(path, "--ip", "3.88.91.122", width=120)
-    )
-    assert "no call matches" in calls(path, "--ip", "3.88.91.12")
-    assert "no call matches" in calls(path, "--ua", "no-such-agent")
 
 
 def test_bad_status_filter_is_an_operator_error() -> None:

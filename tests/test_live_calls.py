@@ -43,7 +43,7 @@ def test_call_list_at_the_stop_is_the_calls_table() -> None:
     calls = list(track(CAPTURES / "auth-challenge.pcap").calls.values())
     _call_list(out, False)(calls)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "calls"
+    assert lines[0] == "calls  2026-11-25 (UTC)"
     assert lines[1].startswith("Start     Call-ID")
-    assert lines[3].startswith("23:37:00  1-15897…  alice@1…  bob@127…  INVITE  200")
+    assert lines[3].startswith("23:37:00  1-15897…  alice@127…  bob@127…  INVITE  200")
     assert lines[-1] == "1 call: 1 answered, 0 failed, 0 in progress; final status 200 ×1"

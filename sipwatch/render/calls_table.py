@@ -7,6 +7,8 @@ each call stays one line at any terminal width.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -29,6 +31,23 @@ _RELATION_MARK: Final = {
     "session-id": "sess",
     "same-parties": "guess",
 }
+
+
+def day(ts: float) -> str:
+    """``YYYY-MM-DD`` (UTC) of a capture timestamp; "" for one no calendar holds."""
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(math.floor(ts)))
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def days(calls: Sequence[Call]) -> str:
+    """The date, or first and last date, of the calls' starts: ``2026-11-25 (UTC)``."""
+    known = sorted({d for d in (day(c.start_ts) for c in calls) if d})
+    if not known:
+        return ""
+    span = known[0] if len(known) == 1 else f"{known[0]} to {known[-1]}"
+    return f"{span} (UTC)"
 
 
 def _ms(value: float | None) -> str:
@@ -114,6 +133,7 @@ def _cells(call: Call) -> list[Text]:
 
 def _fit(rows: list[list[Text]], width: int) -> list[int]:
     """Each column's width (0: dropped) so a row fits ``width``: shrink, then drop."""
+    # Widths are cells; columns whose content is shorter keep their natural width.
     widths = []
     for i, column in enumerate(_COLUMNS):
         natural = max([len(column.title), *(r[i].cell_len for r in rows)])
@@ -125,13 +145,20 @@ def _fit(rows: list[list[Text]], width: int) -> list[int]:
         shown = [w for w in widths if w]
         return sum(shown) + _GAP * (len(shown) - 1)
 
-    order = sorted(range(len(_COLUMNS)), key=lambda i: -_COLUMNS[i].shrink)
-    for i in order:
-        excess = total() - width
-        if excess <= 0:
-            return widths
-        if widths[i]:
-            widths[i] = max(_COLUMNS[i].minimum, widths[i] - excess)
+    # Shrink the flexible columns one cell at a time, in turn (Related first, Findings last
+    # of those that shrink), so the room left is shared rather than taken from one column.
+    order = sorted(
+        (i for i in range(len(_COLUMNS)) if _COLUMNS[i].shrink),
+        key=lambda i: -_COLUMNS[i].shrink,
+    )
+    while total() > width:
+        shrunk = False
+        for i in order:
+            if widths[i] > _COLUMNS[i].minimum and total() > width:
+                widths[i] -= 1
+                shrunk = True
+        if not shrunk:
+            break
     for i in reversed(range(len(_COLUMNS))):
         if total() <= width:
             break
@@ -197,7 +224,11 @@ def show_calls(
     evicted: int = 0,
 ) -> None:
     """The heading, the table (or a line saying no call matched), the totals."""
-    console.print(Text(inert(source), style="bold"), soft_wrap=True)
+    heading = Text(inert(source), style="bold")
+    when = days(calls)
+    if when:
+        heading.append(f"  {when}", style="dim")
+    console.print(heading, soft_wrap=True)
     if calls:
         for line in calls_lines(calls, console.width):
             console.print(line, soft_wrap=True)

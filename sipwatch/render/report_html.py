@@ -19,6 +19,7 @@ from typing import IO, Any, Final
 from sipwatch.calls.ladder import build_ladder
 from sipwatch.calls.model import Call, CallMessage
 from sipwatch.records import Summary
+from sipwatch.render.calls_table import day
 from sipwatch.render.message_view import wire_lines
 from sipwatch.render.report_svg import ladder_svg, text
 from sipwatch.render.report_words import words
@@ -137,7 +138,7 @@ def _row(call: Call, anchor: str | None, w: dict[str, str]) -> str:
     rank = {"none": 0, "info": 1, "warning": 2, "error": 3}.get(call.severity, 1)
     return (
         f'<tr class="call-row sev-{text(call.severity)}" data-call-id="{text(call.call_id, 200)}">'
-        f'<td data-sort="{call.start_ts!r}">{clock(call.start_ts)}</td>'
+        f'<td data-sort="{call.start_ts!r}">{day(call.start_ts)} {clock(call.start_ts)}</td>'
         f"<td>{link}</td><td>{text(call.from_party.text(), 120)}</td>"
         f"<td>{text(call.to_party.text(), 120)}</td><td>{text(call.method, 30)}</td>"
         f'<td class="state-{call.state}" data-sort="{status or 0}">{status or "…"}</td>'
@@ -166,7 +167,7 @@ def _message_text(message: CallMessage) -> str:
 def _section(call: Call, anchor: str, calls: dict[str, Call], w: dict[str, str]) -> str:
     ladder = build_ladder(call, calls, related=False, fold=False)
     facts = [
-        (w["start"], clock(call.start_ts)),
+        (w["start"], f"{day(call.start_ts)} {clock(call.start_ts)} UTC"),
         (w["from"], text(call.from_party.text(), 200)),
         (w["to"], text(call.to_party.text(), 200)),
         (w["method"], text(call.method, 30)),
