@@ -377,9 +377,9 @@ def live(
         bool,
         typer.Option(
             "--calls",
-            help="Follow calls: with --format jsonl a call record as each call ends (32 s of "
-            "capture time after its last message) and for the rest at the stop; in the "
-            "terminal the call list at the stop.",
+            help="Follow calls: on a terminal a live call list instead of the timeline; with "
+            "--format jsonl a call record as each call ends (32 s of capture time after its "
+            "last message) and for the rest at the stop.",
         ),
     ] = False,
 ) -> None:

@@ -40,7 +40,7 @@ from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import FindingRecord, MessageRecord, Record
 from sipwatch.render.output import Renderer, silence
 from sipwatch.render.safe import inert
-from sipwatch.render.status import LiveStatus, StatusDisplay, open_live_output
+from sipwatch.render.status import LiveOutput, LiveStatus, StatusDisplay, open_live_output
 
 #: Seconds without a frame after which the correlator's timers are run.
 IDLE: Final = 0.2
@@ -169,10 +169,11 @@ class LiveSession:
         status: StatusDisplay,
         flush: Callable[[], None] = lambda: None,
         call_list: Callable[[list[Call]], None] | None = None,
+        tracker: CallTracker | None = None,
     ) -> None:
         self.live = live
         #: The calls followed (``--calls``) and where the calls still open at the stop go.
-        self.calls = CallTracker() if live.calls else None
+        self.calls = tracker if tracker is not None else CallTracker() if live.calls else None
         self.call_list = call_list
         self.flush = flush
         self.options = options
@@ -312,6 +313,19 @@ class LiveSession:
         return 2 if failures else 0
 
 
+def _calls_display(out: IO[str], color: bool | None, tracker: CallTracker) -> LiveOutput | None:
+    """On a terminal, ``--calls`` shows the live call list instead of the timeline."""
+    isatty = getattr(out, "isatty", None)
+    if not (callable(isatty) and isatty()):
+        return None
+    from sipwatch.render.calls_live import CallsLiveDisplay, SummaryOnly
+    from sipwatch.render.output import make_console
+
+    console = make_console(out, color)
+    display = CallsLiveDisplay(console, lambda: list(tracker.calls.values()))
+    return LiveOutput(SummaryOnly(console), display, out.flush)
+
+
 def _call_list(out: IO[str], color: bool | None) -> Callable[[list[Call]], None]:
     """Print the calls still held at the stop as ``sipwatch calls`` does (terminal)."""
 
@@ -341,10 +355,13 @@ def run_live(
     after the summary when tcpdump ended on its own (interface gone), 0 otherwise.
     """
     err = err if err is not None else sys.stderr
-    output = open_live_output(fmt, out, err, color, live.status_every)
+    tracker = CallTracker() if live.calls else None
+    output = _calls_display(out, color, tracker) if fmt == "text" and tracker else None
+    if output is None:
+        output = open_live_output(fmt, out, err, color, live.status_every)
     status = output.status
     session = LiveSession(
-        live, options, output.renderer, status, output.flush, _call_list(out, color)
+        live, options, output.renderer, status, output.flush, _call_list(out, color), tracker
     )
     # Everything built so far (imports, the knowledge base) lives as long as the process: move
     # it out of the cyclic collector's view so each full collection, a pause in the live
