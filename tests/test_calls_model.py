@@ -181,3 +181,21 @@ def test_expire_hands_out_calls_once_they_ended_and_lingered() -> None:
     (ended,) = tracker.expire(72.0)
     assert (ended.call_id, ended.ended_with, ended.duration_s) == ("up", "BYE", 39.9)
     assert not tracker.calls
+
+
+def test_the_element_on_both_legs_of_a_b2bua_is_the_b2bua() -> None:
+    a = make_request("INVITE", call_id="leg-a")
+    b = make_request("INVITE", call_id="leg-b", x_orig_call_id="leg-a")
+    tracker = CallTracker()
+    tracker.feed(MessageRecord(0.0, 1, "192.0.2.10:5060", "192.0.2.20:5060", "udp", a))
+    tracker.feed(MessageRecord(0.1, 2, "192.0.2.20:5080", "192.0.2.30:5060", "udp", b))
+    roles = {
+        (c.call_id, e.address): e.role for c in tracker.calls.values() for e in c.elements.values()
+    }
+    assert roles == {
+        ("leg-a", "192.0.2.10:5060"): "UA",
+        ("leg-a", "192.0.2.20:5060"): "B2BUA",
+        ("leg-b", "192.0.2.20:5080"): "B2BUA",
+        ("leg-b", "192.0.2.30:5060"): "UA",
+    }
+    assert tracker.calls["leg-b"].related[0].evidence == "X-Orig-Call-Id: leg-a"

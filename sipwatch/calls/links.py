@@ -43,6 +43,22 @@ def _link(calls: Mapping[str, Call], a: str, b: str, relation: str, evidence: st
         call = calls.get(one)
         if call is not None:
             call.link(other, relation, evidence, guess)
+    if relation in ("b2bua", "session-id") and a in calls and b in calls:
+        _mark_b2bua(calls[a], calls[b])
+
+
+def _host(address: str) -> str:
+    return address.rpartition(":")[0] if ":" in address else address
+
+
+def _mark_b2bua(a: Call, b: Call) -> None:
+    """The element on both legs of calls a B2BUA bridges is that B2BUA (RFC 7092 §3.1: it
+    terminates one dialog and originates the other), whatever port each leg uses."""
+    shared = {_host(x) for x in a.elements} & {_host(x) for x in b.elements}
+    for call in (a, b):
+        for address, element in call.elements.items():
+            if _host(address) in shared:
+                element.role = "B2BUA"
 
 
 def _session_uuids(value: str) -> set[str]:
@@ -71,10 +87,10 @@ class Linker:
     def opened(self, call: Call, msg: SipMessage, ts: float, calls: Mapping[str, Call]) -> None:
         """A new Call-ID: look for the calls it continues."""
         call_id = call.call_id
-        for name in B2BUA_HEADERS:
-            other = (msg.header(name) or "").strip()
-            if other and other != call_id:
-                _link(calls, call_id, other, "b2bua", f"{name.title()}: {other}")
+        for name, value in msg.headers:
+            other = value.strip()
+            if name.lower() in B2BUA_HEADERS and other and other != call_id:
+                _link(calls, call_id, other, "b2bua", f"{name}: {other}")
         if msg.kind == "request" and msg.method == "INVITE":
             self._transfer(call, msg, ts, calls)
         users = f"{call.from_party.user}\0{call.to_party.user}"

@@ -41,12 +41,13 @@ class Element:
     """One address the call crossed, with what it said it was.
 
     ``role`` is ``UA`` unless evidence says otherwise: ``proxy`` when it forwarded a request
-    with its own Via above another (RFC 3261 §16.6 step 8).
+    with its own Via above another (RFC 3261 §16.6 step 8); ``B2BUA`` when its host is on both
+    legs of calls linked by a B2BUA header or Session-ID (RFC 7092 §3.1).
     ``agent`` is the Server or User-Agent header of a message it generated.
     """
 
     address: str
-    role: str = "UA"  # UA | proxy
+    role: str = "UA"  # UA | proxy | B2BUA
     agent: str = ""
 
 

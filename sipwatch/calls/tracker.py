@@ -109,13 +109,15 @@ class CallTracker:
         if not call_id:
             return
         call = self.calls.get(call_id)
+        opened = call is None
         if call is None:
             call = self._open(record)
-            self._linker.opened(call, msg, record.ts, self.calls)
         call.last_ts = max(call.last_ts, record.ts)
         self._keep(call, record)
         self._element(call, record.src)
         self._element(call, record.dst)
+        if opened:
+            self._linker.opened(call, msg, record.ts, self.calls)
         if msg.kind == "request":
             self._request(call, record)
         else:
