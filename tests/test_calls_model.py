@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sipwatch.calls import CallTracker
 from sipwatch.calls.tracker import party
 from sipwatch.capture.readers import open_capture
@@ -199,3 +201,18 @@ def test_the_element_on_both_legs_of_a_b2bua_is_the_b2bua() -> None:
         ("leg-b", "192.0.2.30:5060"): "UA",
     }
     assert tracker.calls["leg-b"].related[0].evidence == "X-Orig-Call-Id: leg-a"
+
+
+@pytest.mark.parametrize("ladder", [True, False])
+def test_messages_beyond_the_per_call_cap_are_counted(ladder: bool) -> None:
+    from sipwatch.calls.tracker import MAX_MESSAGES_PER_CALL
+
+    tracker = CallTracker(ladder=ladder)
+    options = make_request("OPTIONS", call_id="chatty")
+    for frame in range(1, MAX_MESSAGES_PER_CALL + 4):
+        tracker.feed(
+            MessageRecord(float(frame), frame, "192.0.2.1:5060", "192.0.2.2:5060", "udp", options)
+        )
+    call = tracker.calls["chatty"]
+    assert len(call.frames) == MAX_MESSAGES_PER_CALL and call.dropped_messages == 3
+    assert len(call.messages) == (MAX_MESSAGES_PER_CALL if ladder else 0)

@@ -43,8 +43,14 @@ def party(value: str | None) -> Party:
 class CallTracker:
     """Feed records with :meth:`feed`; read :attr:`calls` (in order of first message)."""
 
-    def __init__(self, keep_messages: bool = False, max_calls: int = MAX_CALLS) -> None:
+    def __init__(
+        self, keep_messages: bool = False, max_calls: int = MAX_CALLS, ladder: bool = True
+    ) -> None:
+        #: ``keep_messages``: each message's parsed form and annotation (the report shows
+        #: them); ``ladder``: a :class:`CallMessage` per message (ladders); without either a
+        #: call keeps only its frame numbers (the call list, ``live --calls``).
         self.keep_messages = keep_messages
+        self.ladder = ladder or keep_messages
         self.max_calls = max_calls
         self.calls: OrderedDict[str, Call] = OrderedDict()
         self.evicted = 0
@@ -124,12 +130,14 @@ class CallTracker:
             self._response(call, record)
 
     def _keep(self, call: Call, record: MessageRecord) -> None:
-        if len(call.messages) >= MAX_MESSAGES_PER_CALL:
+        if len(call.frames) >= MAX_MESSAGES_PER_CALL:
             call.dropped_messages += 1
+            return
+        call.frames.append(record.frame)
+        if not self.ladder:
             return
         msg = record.msg
         cseq, cseq_method = msg.cseq
-        call.frames.append(record.frame)
         call.messages.append(
             CallMessage(
                 ts=record.ts,

@@ -25,7 +25,7 @@ class CaptureCalls:
 
 
 def read_calls(
-    paths: list[str], options: PipelineOptions, keep_messages: bool = False
+    paths: list[str], options: PipelineOptions, keep_messages: bool = False, ladder: bool = True
 ) -> Iterator[CaptureCalls]:
     """Run each capture through the pipeline and gather its calls (one tracker per capture).
 
@@ -33,7 +33,7 @@ def read_calls(
     """
     check_paths(paths)
     for path in paths:
-        tracker = CallTracker(keep_messages=keep_messages)
+        tracker = CallTracker(keep_messages=keep_messages, ladder=ladder)
         with open_capture(path) as source:
             pipeline = Pipeline(options, source="stdin" if path == "-" else path)
             for record in pipeline.run(source):
@@ -60,7 +60,7 @@ def run_calls(
 
     console = make_console(out, color) if fmt == "text" else None
     first = True
-    for capture in read_calls(paths, options):
+    for capture in read_calls(paths, options, ladder=False):
         chosen = sort_calls((c for c in capture.calls if selection.accepts(c)), sort)
         if console is None:
             for call in chosen:

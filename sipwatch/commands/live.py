@@ -173,7 +173,9 @@ class LiveSession:
     ) -> None:
         self.live = live
         #: The calls followed (``--calls``) and where the calls still open at the stop go.
-        self.calls = tracker if tracker is not None else CallTracker() if live.calls else None
+        if tracker is None and live.calls:
+            tracker = CallTracker(ladder=False)
+        self.calls = tracker
         self.call_list = call_list
         self.flush = flush
         self.options = options
@@ -355,7 +357,7 @@ def run_live(
     after the summary when tcpdump ended on its own (interface gone), 0 otherwise.
     """
     err = err if err is not None else sys.stderr
-    tracker = CallTracker() if live.calls else None
+    tracker = CallTracker(ladder=False) if live.calls else None
     output = _calls_display(out, color, tracker) if fmt == "text" and tracker else None
     if output is None:
         output = open_live_output(fmt, out, err, color, live.status_every)
