@@ -10,6 +10,7 @@ at (to ``$SIPWATCH_TEST_ARTIFACTS`` when set).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -246,3 +247,43 @@ def test_ten_thousand_calls_open_fast_and_stay_small(
     )
     assert len(dom.rows) == 10_000 and len(dom.arrows) == 200
     assert dom.html_attrs.get("data-script") == "ran"
+
+
+#: Appended by the test only: clicks the Severity title twice and types into the filter, then
+#: writes what the page's own script did into the DOM for --dump-dom to show.
+_INTERACT = """<script>
+addEventListener('load', () => {
+  const ids = () => [...document.querySelectorAll('#calls-0 tbody tr')]
+    .filter(r => !r.hidden).map(r => r.dataset.callId.slice(0, 8));
+  const severity = [...document.querySelectorAll('#calls-0 th')]
+    .find(th => th.textContent === 'Severity');
+  const initial = ids();
+  severity.click(); const ascending = ids();
+  severity.click(); const descending = ids();
+  const input = document.querySelector('input.filter');
+  input.value = '2345678'; input.dispatchEvent(new Event('input'));
+  const filtered = ids();
+  document.body.setAttribute('data-result',
+    JSON.stringify({initial, ascending, descending, filtered}));
+});
+</script>"""
+
+
+@pytest.mark.chromium
+def test_the_page_script_sorts_and_filters_the_call_list(tmp_path: Path) -> None:
+    import json
+
+    page = tmp_path / "report.html"
+    html = report([public_capture("blind_transfer.pcap")], page)
+    harness = tmp_path / "harness.html"
+    harness.write_text(html.replace("</body>", _INTERACT + "</body>"), encoding="utf-8")
+    dom = chromium("--dump-dom", harness.as_uri())
+    found = re.search(r'<body data-result="([^"]*)"', dom)
+    assert found is not None, dom[:500]
+    result = json.loads(found.group(1).replace("&quot;", '"'))
+    assert result == {
+        "initial": ["baadbc57", "d365fb77"],  # worst problems first
+        "ascending": ["d365fb77", "baadbc57"],  # info before warning
+        "descending": ["baadbc57", "d365fb77"],
+        "filtered": ["d365fb77"],
+    }
