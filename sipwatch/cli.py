@@ -317,7 +317,7 @@ def pcap(
 
     with operator_errors():
         if frame is not None:
-            code = run_frame(files, frame, stdout(), stream.color)
+            code = run_frame(files, frame, stdout(), stream.color, stream.fmt.value)
         else:
             code = run_pcap(files, stream.pipeline(), stream.fmt.value, stdout(), stream.color)
     raise typer.Exit(code)

@@ -124,3 +124,23 @@ def test_hostile_message_is_shown_inert(tmp_path: Path) -> None:
     assert f"User-Agent: X</svg>{PWN.format(2)}\\x07" in out
     assert f"        s={PWN.format(3)}\n" in out
     assert "From: " in out and "e\\x1b[31mvil</svg>" in out
+
+
+def test_frame_as_a_json_line_is_the_golden_message_line() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["pcap", str(CAPTURES / "bad-extension-proxy.pcap"), "--frame", "2", "-f", "jsonl"],
+        env=PLAIN,
+    )
+    assert result.exit_code == 0, result.output
+    golden = (CAPTURES / "bad-extension-proxy.golden.jsonl").read_text().splitlines()
+    line = result.output.rstrip("\n")
+    # The very line the timeline's JSON lines hold for that frame, annotation included.
+    assert line == next(g for g in golden if '"frame":2,' in g)
+
+
+def test_a_retransmission_is_said() -> None:
+    out = frame_view(CAPTURES / "invite-unanswered.pcap", 2)
+    assert out.startswith(
+        "Frame 2  23:37:03.057  udp 127.0.0.11:5060 → 127.0.0.13:5060  (retransmission)\n"
+    )

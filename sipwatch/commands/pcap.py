@@ -57,11 +57,15 @@ def run_pcap(
     return exit_code
 
 
-def run_frame(paths: list[str], frame: int, out: IO[str], color: bool | None = None) -> int:
+def run_frame(
+    paths: list[str], frame: int, out: IO[str], color: bool | None = None, fmt: str = "text"
+) -> int:
     """Show the SIP message(s) that frame ``frame`` completed, in full, for each capture.
 
-    The correlator is not needed to show a message, so it is off; reading stops as soon as the
-    frame is passed. A frame with no SIP message is an operator error (exit 2): the number
+    With ``fmt`` ``jsonl`` each is its ``message`` (or ``malformed``) line instead.
+
+    The correlator runs (it is what tells a retransmission); reading stops as soon as the frame
+    is passed. A frame with no SIP message is an operator error (exit 2): the number
     was wrong for this capture.
     """
     from sipwatch.render.message_view import show_frame
@@ -72,7 +76,7 @@ def run_frame(paths: list[str], frame: int, out: IO[str], color: bool | None = N
     for n, path in enumerate(paths):
         found: list[MessageRecord | MalformedRecord] = []
         with open_capture(path) as source:
-            pipeline = Pipeline(PipelineOptions(correlate=False), source=path)
+            pipeline = Pipeline(PipelineOptions(), source=path)
             for packet in source:
                 if pipeline.summary.frames >= frame:
                     break
@@ -81,6 +85,11 @@ def run_frame(paths: list[str], frame: int, out: IO[str], color: bool | None = N
                 found += [r for r in pipeline.finish() if _of_frame(r, frame)]
         if not found:
             raise CaptureReadError(f"{path}: frame {frame} holds no SIP message")
+        if fmt == "jsonl":
+            from sipwatch.render.jsonl import dumps, record_json
+
+            out.writelines(dumps(record_json(record)) + "\n" for record in found)
+            continue
         if n:
             console.print()
         show_frame(console, found)
