@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sipwatch.cli import app
@@ -144,3 +145,22 @@ def test_hostile_fields_are_inert(tmp_path: Path) -> None:
     lines = CliRunner().invoke(app, ["calls", path, "-f", "jsonl"], env=PLAIN).output
     assert "\x1b" not in lines and "\\u001b" in lines
     assert json.loads(lines.splitlines()[0])["final_status"] == 486
+
+
+def test_a_full_call_table_is_counted_in_the_summary_and_said(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import functools
+
+    from sipwatch.calls import CallTracker
+    from sipwatch.commands import calls as command
+
+    monkeypatch.setattr(command, "CallTracker", functools.partial(CallTracker, max_calls=1))
+    path = str(public_capture("blind_transfer.pcap"))
+    result = CliRunner().invoke(app, ["calls", path, "-f", "jsonl"], env=PLAIN)
+    *records, summary = (json.loads(line) for line in result.output.splitlines())
+    # The two calls interleave (the first call's NOTIFY and BYE come after the second call
+    # began), so with room for one call each switch evicts: A, B, A again, B again.
+    assert [r["call_ids"][0][:8] for r in records] == ["d365fb77"]
+    assert summary["evictions"] == {"calls": 3}
+    assert calls(path, width=120).endswith("; 3 older calls evicted (call table full)\n")
