@@ -177,6 +177,7 @@ class LiveSession:
             tracker = CallTracker(ladder=False)
         self.calls = tracker
         self.call_list = call_list
+        self._next_call_scan = 0.0
         self.flush = flush
         self.options = options
         self.renderer = renderer
@@ -210,10 +211,15 @@ class LiveSession:
                 self.calls.feed(record)
 
     def ended_calls(self, ts: float) -> None:
-        """Write a ``call`` record for each call that ended (JSON lines only)."""
+        """Write a ``call`` record for each call that ended (JSON lines only).
+
+        The call table is scanned at most once per second of capture time: a record may come
+        up to a second after its call's 32 s, and a busy link does not pay a scan per batch.
+        """
         writer = getattr(self.renderer, "call", None)
-        if self.calls is None or writer is None:
+        if self.calls is None or writer is None or ts < self._next_call_scan:
             return
+        self._next_call_scan = ts + 1.0
         for call in self.calls.expire(ts):
             writer(call)
 
