@@ -160,6 +160,13 @@ def test_japanese_report_uses_the_knowledge_base_words(tmp_path: Path) -> None:
     assert "応答の意味" in page and "拡張機能が不正" in page  # the 420's title from knowledge/
 
 
+def test_related_calls_link_to_each_other(tmp_path: Path) -> None:
+    page = report([public_capture("blind_transfer.pcap")], tmp_path / "t.html")
+    assert 'transfer: <a href="#c0-1">d365fb77d53bedd5@192.168.15.129</a>' in page
+    assert 'transfer: <a href="#c0-0">baadbc5723b83516@192.168.15.129</a>' in page
+    assert '<section class="call" id="c0-1">' in page
+
+
 def test_limit_keeps_every_row_and_says_what_it_left_out(tmp_path: Path) -> None:
     path = public_capture("blind_transfer.pcap")
     dom = Dom(page := report([path], tmp_path / "l.html", "--limit", "1"))

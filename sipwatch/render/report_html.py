@@ -164,7 +164,20 @@ def _message_text(message: CallMessage) -> str:
     return "\n".join(text(line) for line in "\n".join(lines).split("\n"))
 
 
-def _section(call: Call, anchor: str, calls: dict[str, Call], w: dict[str, str]) -> str:
+def _call_link(call_id: str, links: dict[str, str]) -> str:
+    """A related call's Call-ID, linked to its section when the page has one."""
+    anchor = links.get(call_id)
+    shown = text(call_id, 200)
+    return f'<a href="#{anchor}">{shown}</a>' if anchor else shown
+
+
+def _section(
+    call: Call,
+    anchor: str,
+    calls: dict[str, Call],
+    w: dict[str, str],
+    links: dict[str, str],
+) -> str:
     ladder = build_ladder(call, calls, related=False, fold=False)
     facts = [
         (w["start"], f"{day(call.start_ts)} {clock(call.start_ts)} UTC"),
@@ -199,7 +212,7 @@ def _section(call: Call, anchor: str, calls: dict[str, Call], w: dict[str, str])
             (
                 w["related"],
                 "; ".join(
-                    f"{text(r.relation)}: {text(r.call_id, 200)} ({text(r.evidence, 200)}"
+                    f"{text(r.relation)}: {_call_link(r.call_id, links)} ({text(r.evidence, 200)}"
                     + (f", {w['guess']}" if r.guess else "")
                     + ")"
                     for r in call.related
@@ -308,7 +321,8 @@ def write_report(
             more = len(report.calls) - limit
             out.write(f'<p class="limit">{w["limit"].format(limit=limit, more=more)}</p>')
         by_id = {call.call_id: call for call in report.calls}
+        sections = {cid: anchors[cid] for cid in detailed}
         for call in report.calls[:limit]:
-            out.write(_section(call, anchors[call.call_id], by_id, w))
+            out.write(_section(call, anchors[call.call_id], by_id, w, sections))
         out.write("</section>")
     out.write(f"<script>{_SCRIPT}</script></body></html>\n")
