@@ -10,9 +10,10 @@ A sample is a fenced block right after a marker naming its command::
     ```
 
 Each command runs from the repository root through ``python -m sipwatch`` (the virtualenv's
-Python when there is one) with colour off and an 80-column width, so the block is exactly what
-a user sees in a file or pipe. ``python3 scripts/readme_samples.py`` rewrites the blocks;
-``--check`` only compares, prints a diff and exits 1 when a block is stale
+Python when there is one) with colour off and an 80-column width (a marker may start with
+``COLUMNS=N`` for a wider view, e.g. the call list and ladder), so the block is exactly what a
+user sees in a file or pipe at that width. ``python3 scripts/readme_samples.py`` rewrites the
+blocks; ``--check`` only compares, prints a diff and exits 1 when a block is stale
 (tests/test_readme_samples.py runs the same comparison).
 """
 
@@ -56,10 +57,14 @@ def python() -> str:
 
 def run(command: str) -> str:
     """The block for ``command``: its prompt line and what it printed on standard output."""
-    argv = shlex.split(command)
+    width, shown = WIDTH, command
+    if command.startswith("COLUMNS="):
+        setting, _, shown = command.partition(" ")
+        width = int(setting.removeprefix("COLUMNS="))
+    argv = shlex.split(shown)
     if not argv or argv[0] != "sipwatch":
         raise SystemExit(f"README sample {command!r}: only sipwatch commands can be samples")
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": str(WIDTH), "TERM": "dumb"}
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": str(width), "TERM": "dumb"}
     env.pop("FORCE_COLOR", None)
     done = subprocess.run(
         [python(), "-m", "sipwatch", *argv[1:]],
@@ -72,7 +77,7 @@ def run(command: str) -> str:
     )
     if done.returncode not in (0, 1):  # check exits 1 when a rule fails: still a sample
         raise SystemExit(f"README sample {command!r} failed ({done.returncode}): {done.stderr}")
-    return f"$ {command}\n{done.stdout}"
+    return f"$ {shown}\n{done.stdout}"
 
 
 def regenerate(text: str) -> str:

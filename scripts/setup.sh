@@ -11,7 +11,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 debs=(tcpdump)
-[ "$want_test" = 1 ] && debs+=(tshark sip-tester kamailio iproute2)
+[ "$want_test" = 1 ] && debs+=(tshark sip-tester kamailio iproute2 chromium)
 missing=()
 for pkg in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

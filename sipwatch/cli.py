@@ -471,20 +471,32 @@ def pcap(
     ],
     *,
     stream: StreamOptions,
+    frame: Annotated[
+        int | None,
+        typer.Option(
+            "--frame",
+            min=1,
+            help="Show the SIP message of this frame in full (start line, headers in wire "
+            "order, body) instead of the timeline.",
+        ),
+    ] = None,
 ) -> None:
     """Annotate capture files: a timeline of every SIP message, explanations, a summary."""
 
-    from sipwatch.commands.pcap import run_pcap
+    from sipwatch.commands.pcap import run_frame, run_pcap
 
     with operator_errors():
-        code = run_pcap(
-            files,
-            stream.pipeline(),
-            stream.fmt.value,
-            stdout(),
-            stream.color,
-            time_format=stream.time.value,
-        )
+        if frame is not None:
+            code = run_frame(files, frame, stdout(), stream.color, stream.fmt.value)
+        else:
+            code = run_pcap(
+                files,
+                stream.pipeline(),
+                stream.fmt.value,
+                stdout(),
+                stream.color,
+                time_format=stream.time.value,
+            )
     raise typer.Exit(code)
 
 
@@ -555,6 +567,15 @@ def live(
             "stderr every N seconds (0: never).",
         ),
     ] = 0.0,
+    calls: Annotated[
+        bool,
+        typer.Option(
+            "--calls",
+            help="Follow calls: on a terminal a live call list instead of the timeline; with "
+            "--format jsonl a call record as each call ends (32 s of capture time after its "
+            "last message) and for the rest at the stop.",
+        ),
+    ] = False,
 ) -> None:
     """Capture live and annotate every SIP message as it happens (Ctrl-C stops)."""
 
@@ -575,8 +596,128 @@ def live(
             count=count,
             status_every=status_every,
             time_format=stream.time.value,
+            calls=calls,
         )
         code = run_live(settings, options, stream.fmt.value, stdout(), sys.stderr, stream.color)
+    raise typer.Exit(code)
+
+
+class CallSort(enum.StrEnum):
+    time = "time"
+    problems = "problems"
+
+
+@app.command(cls=_Command, short_help="List the calls of capture files, one row per call.")
+def calls(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
+        ),
+    ],
+    fmt: StreamFormatOption = StreamFormat.text,
+    sort: Annotated[
+        CallSort,
+        typer.Option(
+            "--sort", help="time: in order of start; problems: worst findings first, newest first."
+        ),
+    ] = CallSort.time,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only calls whose final status is one of: 4xx,503."),
+    ] = None,
+    from_user: Annotated[
+        str | None, typer.Option("--from", help="Only calls whose From user contains this.")
+    ] = None,
+    to_user: Annotated[
+        str | None, typer.Option("--to", help="Only calls whose To user contains this.")
+    ] = None,
+    ip: Annotated[
+        str | None, typer.Option("--ip", help="Only calls that crossed this IP address.")
+    ] = None,
+    ua: Annotated[
+        str | None,
+        typer.Option(
+            "--ua", help="Only calls with an element whose Server/User-Agent contains this."
+        ),
+    ] = None,
+    lang: LangOption = Lang.en,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+) -> None:
+    """List the calls of capture files: one row per call, and the totals."""
+
+    from sipwatch.calls.select import CallFilter
+    from sipwatch.commands.calls import run_calls
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        selection = CallFilter.build(status, from_user, to_user, ip, ua)
+        code = run_calls(files, options, selection, sort.value, fmt.value, stdout(), color)
+    raise typer.Exit(code)
+
+
+@app.command(cls=_Command, short_help="Draw one call as a ladder diagram.")
+def ladder(
+    file: Annotated[str, typer.Argument(help="A capture file; - reads stdin.", show_default=False)],
+    call_id: Annotated[
+        str | None,
+        typer.Option("--call-id", help="The call(s) whose Call-ID starts with this."),
+    ] = None,
+    frame: Annotated[
+        int | None, typer.Option("--frame", min=1, help="The call of this frame.")
+    ] = None,
+    related: Annotated[
+        bool,
+        typer.Option(
+            "--related/--no-related",
+            help="Also draw the calls linked to it (transfer, B2BUA legs), tagged A, B, ...",
+        ),
+    ] = True,
+    lang: LangOption = Lang.en,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+    color: ColorOption = None,
+) -> None:
+    """Draw a call as a ladder diagram: one column per element, one arrow per message."""
+
+    from sipwatch.commands.ladder import run_ladder
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        code = run_ladder(file, options, call_id, frame, related, stdout(), color)
+    raise typer.Exit(code)
+
+
+@app.command(cls=_Command, short_help="Write a self-contained HTML report of capture files.")
+def report(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Capture files (pcap, pcapng, NetMon, gzip); - reads stdin.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="The HTML file to write.", show_default=False)
+    ],
+    lang: LangOption = Lang.en,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Calls per capture given a ladder and their messages (worst problems first); "
+            "every call is listed.",
+        ),
+    ] = 200,
+    notify_timeout: NotifyTimeoutOption = 32.0,
+) -> None:
+    """Write one self-contained HTML report: call list, ladders, findings, messages."""
+
+    from sipwatch.commands.report import run_report
+
+    with operator_errors():
+        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        code = run_report(files, output, options, limit)
     raise typer.Exit(code)
 
 

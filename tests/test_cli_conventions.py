@@ -22,7 +22,17 @@ from sipwatch.render.output import resolve_color
 from tests.conftest import CAPTURES
 
 CAPTURE = str(CAPTURES / "bad-extension-proxy.pcap")
-COMMANDS = ["explain", "compare", "pcap", "live", "interfaces", "check"]
+COMMANDS = [
+    "explain",
+    "compare",
+    "pcap",
+    "live",
+    "calls",
+    "ladder",
+    "report",
+    "interfaces",
+    "check",
+]
 ESC = "\x1b["
 
 

@@ -73,6 +73,7 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
     "correlate": {"sip"},
     "knowledge": {"errors"},
     "annotate": {"correlate", "knowledge", "sip"},
+    "calls": {"sip", "records", "bounded", "filters", "errors"},
 }
 #: Layer (or module) -> the layers it must never import.
 FORBIDDEN_INTERNAL: dict[str, set[str]] = {

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Final
 
+from sipwatch.calls import Call, CallTracker
 from sipwatch.capture.live import LiveCapture, capture_filter
 from sipwatch.capture.types import Frame
 from sipwatch.capture.writer import CaptureWriter
@@ -39,7 +40,7 @@ from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import FindingRecord, MessageRecord, Record
 from sipwatch.render.output import Renderer, silence
 from sipwatch.render.safe import inert
-from sipwatch.render.status import LiveStatus, StatusDisplay, open_live_output
+from sipwatch.render.status import LiveOutput, LiveStatus, StatusDisplay, open_live_output
 
 #: Seconds without a frame after which the correlator's timers are run.
 IDLE: Final = 0.2
@@ -74,6 +75,9 @@ class LiveOptions:
     status_every: float = 0.0
     #: The timeline's time column (``--time abs|rel|delta``).
     time_format: str = "abs"
+    #: Follow calls (``--calls``): JSON lines get a ``call`` record as each call ends, the
+    #: terminal gets the call list when the session stops.
+    calls: bool = False
 
 
 class RateMeter:
@@ -166,8 +170,16 @@ class LiveSession:
         renderer: Renderer,
         status: StatusDisplay,
         flush: Callable[[], None] = lambda: None,
+        call_list: Callable[[list[Call]], None] | None = None,
+        tracker: CallTracker | None = None,
     ) -> None:
         self.live = live
+        #: The calls followed (``--calls``) and where the calls still open at the stop go.
+        if tracker is None and live.calls:
+            tracker = CallTracker(ladder=False)
+        self.calls = tracker
+        self.call_list = call_list
+        self._next_call_scan = 0.0
         self.flush = flush
         self.options = options
         self.renderer = renderer
@@ -197,6 +209,21 @@ class LiveSession:
                     self.count_reached = True
             self.transfers.observe(record)
             self.renderer.record(record)
+            if self.calls is not None:
+                self.calls.feed(record)
+
+    def ended_calls(self, ts: float) -> None:
+        """Write a ``call`` record for each call that ended (JSON lines only).
+
+        The call table is scanned at most once per second of capture time: a record may come
+        up to a second after its call's 32 s, and a busy link does not pay a scan per batch.
+        """
+        writer = getattr(self.renderer, "call", None)
+        if self.calls is None or writer is None or ts < self._next_call_scan:
+            return
+        self._next_call_scan = ts + 1.0
+        for call in self.calls.expire(ts):
+            writer(call)
 
     def snapshot(self, now: float, stopping: bool = False) -> LiveStatus:
         summary = self.pipeline.summary
@@ -226,11 +253,14 @@ class LiveSession:
                 self.flush()
         self._last_ts = frames[-1].ts
         self._last_arrival = now
+        self.ended_calls(self._last_ts)
 
     def idle(self, now: float) -> None:
         """No frame for a while: let capture time advance so timeouts fire live."""
         if self._last_ts is not None:
-            self.emit(self.pipeline.tick(self._last_ts + (now - self._last_arrival)))
+            capture_now = self._last_ts + (now - self._last_arrival)
+            self.emit(self.pipeline.tick(capture_now))
+            self.ended_calls(capture_now)
 
     def run(self, stop: StopRequest) -> int:
         capture = self.capture
@@ -278,8 +308,47 @@ class LiveSession:
         summary.problems.extend(capture.problems())
         summary.problems.extend(failures)
         self.status.close()
+        if self.calls is not None:
+            remaining = list(self.calls.calls.values())
+            writer = getattr(self.renderer, "call", None)
+            if writer is not None:
+                for call in remaining:
+                    writer(call)
+            elif self.call_list is not None:
+                self.flush()
+                self.call_list(remaining)
+            if self.calls.evicted:
+                summary.evictions["calls"] += self.calls.evicted
         self.renderer.summary(summary)
         return 2 if failures else 0
+
+
+def _calls_display(out: IO[str], color: bool | None, tracker: CallTracker) -> LiveOutput | None:
+    """On a terminal, ``--calls`` shows the live call list instead of the timeline."""
+    isatty = getattr(out, "isatty", None)
+    if not (callable(isatty) and isatty()):
+        return None
+    from sipwatch.render.calls_live import CallsLiveDisplay, SummaryOnly
+    from sipwatch.render.output import make_console
+
+    console = make_console(out, color)
+    display = CallsLiveDisplay(console, lambda: list(tracker.calls.values()))
+    return LiveOutput(SummaryOnly(console), display, out.flush)
+
+
+def _call_list(out: IO[str], color: bool | None) -> Callable[[list[Call]], None]:
+    """Print the calls still held at the stop as ``sipwatch calls`` does (terminal)."""
+
+    def show(calls: list[Call]) -> None:
+        from sipwatch.calls.select import CallTotals, sort_calls
+        from sipwatch.render.calls_table import show_calls
+        from sipwatch.render.output import make_console
+
+        chosen = sort_calls(calls, "time")
+        show_calls(make_console(out, color), "calls", chosen, CallTotals.of(chosen))
+        out.flush()
+
+    return show
 
 
 def run_live(
@@ -296,9 +365,14 @@ def run_live(
     after the summary when tcpdump ended on its own (interface gone), 0 otherwise.
     """
     err = err if err is not None else sys.stderr
-    output = open_live_output(fmt, out, err, color, live.status_every, live.time_format)
+    tracker = CallTracker(ladder=False) if live.calls else None
+    output = _calls_display(out, color, tracker) if fmt == "text" and tracker else None
+    if output is None:
+        output = open_live_output(fmt, out, err, color, live.status_every, live.time_format)
     status = output.status
-    session = LiveSession(live, options, output.renderer, status, output.flush)
+    session = LiveSession(
+        live, options, output.renderer, status, output.flush, _call_list(out, color), tracker
+    )
     # Everything built so far (imports, the knowledge base) lives as long as the process: move
     # it out of the cyclic collector's view so each full collection, a pause in the live
     # stream, scans only the capture's own state (docs/live.md: GC pauses).

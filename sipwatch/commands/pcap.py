@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import IO
+from typing import IO, TypeGuard
 
 from sipwatch.capture.readers import open_capture, probe_capture
 from sipwatch.errors import CaptureReadError
 from sipwatch.pipeline import Pipeline, PipelineOptions
+from sipwatch.records import MalformedRecord, MessageRecord, Record
 from sipwatch.render.output import make_renderer
 
 
@@ -55,3 +56,47 @@ def run_pcap(
             renderer.summary(pipeline.summary)
     out.flush()
     return exit_code
+
+
+def run_frame(
+    paths: list[str], frame: int, out: IO[str], color: bool | None = None, fmt: str = "text"
+) -> int:
+    """Show the SIP message(s) that frame ``frame`` completed, in full, for each capture.
+
+    With ``fmt`` ``jsonl`` each is its ``message`` (or ``malformed``) line instead.
+
+    The correlator runs (it is what tells a retransmission); reading stops as soon as the frame
+    is passed. A frame with no SIP message is an operator error (exit 2): the number
+    was wrong for this capture.
+    """
+    from sipwatch.render.message_view import show_frame
+    from sipwatch.render.output import make_console
+
+    check_paths(paths)
+    console = make_console(out, color)
+    for n, path in enumerate(paths):
+        found: list[MessageRecord | MalformedRecord] = []
+        with open_capture(path) as source:
+            pipeline = Pipeline(PipelineOptions(), source=path)
+            for packet in source:
+                if pipeline.summary.frames >= frame:
+                    break
+                found += [r for r in pipeline.feed(packet) if _of_frame(r, frame)]
+            else:
+                found += [r for r in pipeline.finish() if _of_frame(r, frame)]
+        if not found:
+            raise CaptureReadError(f"{path}: frame {frame} holds no SIP message")
+        if fmt == "jsonl":
+            from sipwatch.render.jsonl import dumps, record_json
+
+            out.writelines(dumps(record_json(record)) + "\n" for record in found)
+            continue
+        if n:
+            console.print()
+        show_frame(console, found)
+    out.flush()
+    return 0
+
+
+def _of_frame(record: Record, frame: int) -> TypeGuard[MessageRecord | MalformedRecord]:
+    return isinstance(record, MessageRecord | MalformedRecord) and record.frame == frame

@@ -12,6 +12,7 @@ import math
 from json.encoder import encode_basestring_ascii
 from typing import IO, Any, Final
 
+from sipwatch.calls.model import Call, Party
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.render.safe import inert_bytes
 from sipwatch.sip.uri import Address, read_address
@@ -225,3 +226,65 @@ class JsonlRenderer:
     def summary(self, summary: Summary) -> None:
         self._out.write(dumps(summary_json(summary)) + "\n")
         self._out.flush()
+
+    def call(self, call: Call) -> None:
+        """A ``call`` record (``sipwatch live --calls``: as each call ends)."""
+        self._out.write(dumps(call_json(call)) + "\n")
+        if self._flush:
+            self._out.flush()
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    """The ``call`` record (docs/jsonl.md): one per call, at the end of the capture."""
+    final_by = None
+    if call.final_by:
+        final_by = {"address": call.final_by, "agent": call.final_agent}
+    ended = None
+    if call.ended_with:
+        ended = {"method": call.ended_with, "by": call.ended_by, "ts": call.end_ts}
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": "call",
+        "call_ids": call.call_ids,
+        "start_ts": call.start_ts,
+        "from": _party(call.from_party),
+        "to": _party(call.to_party),
+        "method": call.method,
+        "state": call.state,
+        "final_status": call.final_status,
+        "final_reason": call.final_reason if call.final_status is not None else None,
+        "final_by": final_by,
+        "pdd_ms": call.pdd_ms,
+        "answer_ms": call.answer_ms,
+        "duration_s": call.duration_s,
+        "ended": ended,
+        "elements": [
+            {"address": e.address, "role": e.role, "agent": e.agent} for e in call.elements.values()
+        ],
+        "findings": [
+            {
+                "kind": f.kind,
+                "severity": f.severity,
+                "frames": f.frames,
+                "text": f.text,
+                "remedy": f.remedy,
+            }
+            for f in call.findings
+        ],
+        "severity": call.severity,
+        "related": [
+            {
+                "call_id": r.call_id,
+                "relation": r.relation,
+                "evidence": r.evidence,
+                "guess": r.guess,
+            }
+            for r in call.related
+        ],
+        "frames": call.frames,
+        "dropped_messages": call.dropped_messages,
+    }
+
+
+def _party(party: Party) -> dict[str, str]:
+    return {"user": party.user, "host": party.host, "display": party.display}

@@ -1,0 +1,93 @@
+"""The fixed words of the HTML report, in every language the knowledge base has."""
+
+from __future__ import annotations
+
+from typing import Final
+
+WORDS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "title": "sipwatch report",
+        "captures": "Captures",
+        "source": "Capture",
+        "frames": "frames",
+        "messages": "SIP messages",
+        "calls": "calls",
+        "findings": "Findings",
+        "malformed": "malformed",
+        "evictions": "evicted (limits)",
+        "call_list": "Calls",
+        "filter": "Filter calls",
+        "start": "Start",
+        "call_id": "Call-ID",
+        "from": "From",
+        "to": "To",
+        "method": "Method",
+        "status": "Status",
+        "pdd": "PDD",
+        "duration": "Duration",
+        "severity": "Severity",
+        "related": "Related",
+        "answered": "answered",
+        "failed": "failed",
+        "in-progress": "in progress",
+        "final_by": "Final response from",
+        "ended": "Ended by",
+        "elements": "Elements",
+        "remedy": "Remedy",
+        "explanations": "What the responses mean",
+        "message_text": "Messages (full text)",
+        "limit": "Only the first {limit} calls of this list have a ladder and their messages "
+        "in this report ({more} more are listed without them); "
+        "run sipwatch report with --limit to change it.",
+        "no_calls": "No SIP call in this capture.",
+        "dropped": "{n} more messages of this call are not kept (limit per call).",
+        "sort_hint": "Click a column title to sort.",
+        "guess": "a guess",
+        "states": "outcome",
+        "more_calls": "{n} more calls (the list shows {limit} at once; open to see them)",
+    },
+    "ja": {
+        "title": "sipwatch レポート",
+        "captures": "キャプチャ",
+        "source": "キャプチャ",
+        "frames": "フレーム",
+        "messages": "SIP メッセージ",
+        "calls": "呼",
+        "findings": "検出事項",
+        "malformed": "不正な形式",
+        "evictions": "上限により破棄",
+        "call_list": "呼の一覧",
+        "filter": "呼を絞り込む",
+        "start": "開始",
+        "call_id": "Call-ID",
+        "from": "発信元 (From)",
+        "to": "着信先 (To)",
+        "method": "メソッド",
+        "status": "ステータス",
+        "pdd": "PDD",
+        "duration": "通話時間",
+        "severity": "重大度",
+        "related": "関連する呼",
+        "answered": "応答",
+        "failed": "失敗",
+        "in-progress": "進行中",
+        "final_by": "最終応答の送信元",
+        "ended": "終了させた側",
+        "elements": "経由した要素",
+        "remedy": "対処",
+        "explanations": "応答の意味",
+        "message_text": "メッセージ (全文)",
+        "limit": "この一覧の最初の {limit} 件の呼だけにラダー図とメッセージを載せています"
+        "(残り {more} 件は一覧のみ)。--limit で変更できます。",
+        "no_calls": "このキャプチャに SIP の呼はありません。",
+        "dropped": "この呼の残り {n} 件のメッセージは保持していません (呼ごとの上限)。",
+        "sort_hint": "列の見出しをクリックすると並べ替えます。",
+        "guess": "推定",
+        "states": "結果",
+        "more_calls": "残り {n} 件の呼 (一覧は一度に {limit} 件まで表示。開くと表示します)",
+    },
+}
+
+
+def words(lang: str) -> dict[str, str]:
+    return WORDS.get(lang, WORDS["en"])
