@@ -196,6 +196,8 @@ class Pipeline:
             self._recent_calls.add(call_id)
             summary.call_ids.add(call_id)
         record = MessageRecord(segment.ts, segment.frame, src, dst, segment.transport, parsed)
+        if segment.agent is not None:
+            record.agent = segment.agent
         if self._correlation is not None:
             # The correlation places the record among the findings it completes or follows.
             return self._correlation.message(record, src_endpoint, dst_endpoint)

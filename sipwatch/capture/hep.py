@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import socket
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
-from sipwatch.capture.types import Endpoint, Transport
+from sipwatch.capture.types import Endpoint, Segment, Transport
 
 #: The v3 magic (``HEP3``) and its header size (magic + 16-bit total length).
 HEP3_MAGIC: Final = b"HEP3"
@@ -105,6 +106,29 @@ def decode_hep(data: bytes) -> HepPacket | str:
     if len(data) >= 1 and data[0] in (1, 2):
         return _decode_v2(data)
     return "hep-unknown-version"
+
+
+def hep_segments(
+    data: bytes, ts: float, frame: int, skipped: Counter[str], notes: Counter[str]
+) -> list[Segment]:
+    """The message one HEP packet carries, as the capture stages hand messages on.
+
+    Its time is the agent's (the arrival time ``ts`` for v1, which carries none); a packet that
+    cannot be used is counted in ``skipped`` by its reason, each decoded one in
+    ``notes["hep-v<version>"]``.
+    """
+    packet = decode_hep(data)
+    if isinstance(packet, str):
+        skipped[packet] += 1
+        return []
+    notes[_VERSION_NOTES[packet.version]] += 1
+    when = ts if packet.ts is None else packet.ts
+    segment = Segment(when, frame, packet.src, packet.dst, packet.transport, packet.payload)
+    segment.agent = packet.agent
+    return [segment]
+
+
+_VERSION_NOTES: Final = {1: "hep-v1", 2: "hep-v2", 3: "hep-v3"}
 
 
 def _name(family: int, raw: bytes) -> str:

@@ -38,6 +38,7 @@ WS_WAIT: Final = 5  # upgrade requested; waiting for the peer's 101
 HS_RESPONSE: Final = 6  # reading an HTTP 101 header block
 CLOSED: Final = 7
 PROBE: Final = 8  # holding a segment start that may be a SIP start line cut by the segment end
+HEP: Final = 9  # HEP v3 packets, each framed by its own length (``pending`` holds a partial one)
 
 
 class TcpStream:
