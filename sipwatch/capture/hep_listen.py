@@ -7,8 +7,11 @@ is given, and hands each accepted HEP packet to the pipeline as a frame, so ``he
 share everything after the source (decoding, correlation, renderers, status line, ``--write``).
 
 Each packet becomes one raw-IP frame (link type 101): an IPv4 or IPv6 header and a UDP header
-from the agent to the address listened on, then the HEP packet as it arrived, stamped with its
-arrival time. The decoder finds HEP in UDP by its shape (:mod:`sipwatch.capture.hep`), so
+from the agent to the address listened on, then the HEP packet as it arrived, stamped with the
+agent's capture time (the arrival time for HEP v1, which carries none, and for packets that do
+not decode). Frame times are then in the messages' time base, so the correlator's timers run on
+it: an agent replaying an old capture (``sngrep -I FILE -H udp:...``) gives the same findings
+as the capture itself. The decoder finds HEP in UDP by its shape (:mod:`sipwatch.capture.hep`), so
 the message gets the agent's addresses, time and id exactly as from a capture file, and the
 ``--write`` file is an ordinary pcap that ``sipwatch pcap`` reads back to the same output and
 Wireshark opens (it shows the HEP datagrams; HOMER's HEP plugin decodes them). A packet that
@@ -331,8 +334,8 @@ class HepReceiver:
 
     def _take(self, data: bytes, peer: Endpoint, local: Endpoint, frames: list[Frame]) -> None:
         """One HEP packet from ``peer``: checked against the auth key, then framed."""
+        packet = decode_hep(data)
         if self.auth_key is not None:
-            packet = decode_hep(data)
             key = packet.auth_key if isinstance(packet, HepPacket) else None
             if key is None or not hmac.compare_digest(key, self.auth_key):
                 self.refused["auth-key"] += 1
@@ -341,7 +344,13 @@ class HepReceiver:
             self.refused["too-large"] += 1
             return
         frame = raw_udp_frame(peer, local, data)
-        frames.append(Frame(time.time(), LINKTYPE_RAW, frame, 0, len(frame)))
+        # The agent's time where it gives one, so the timers run in the time base of the
+        # messages (an agent replaying a capture, as ``sngrep -I F -H`` does, sends times long
+        # past); the arrival time for v1 and for packets the decoder will count as bad.
+        when = packet.ts if isinstance(packet, HepPacket) else None
+        frames.append(
+            Frame(time.time() if when is None else when, LINKTYPE_RAW, frame, 0, len(frame))
+        )
 
     def _read_udp(self, sock: socket.socket, listen: ListenAddress, frames: list[Frame]) -> None:
         fd = sock.fileno()
