@@ -25,13 +25,14 @@ def hep2(
     ts: tuple[int, int] = (1_700_000_000, 250_000),
     capture_id: int = 7,
 ) -> bytes:
-    """A v1 or v2 packet as Kamailio's ``siptrace`` writes it (time little-endian)."""
+    """A v1 or v2 packet as Kamailio's ``siptrace`` writes it: the v2 time header is its C
+    struct as laid out in memory (little-endian, 2 bytes of padding after the capture id)."""
     v6 = ":" in src[0]
     family = 10 if v6 else 2
     header = struct.pack("!BBBBHH", version, 8 + (32 if v6 else 8), family, proto, src[1], dst[1])
     out = header + _addr(src[0]) + _addr(dst[0])
     if version == 2:
-        out += struct.pack("<IIH", ts[0], ts[1], capture_id)
+        out += struct.pack("<IIHxx", ts[0], ts[1], capture_id)
     return out + payload
 
 

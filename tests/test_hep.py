@@ -114,6 +114,7 @@ def test_v3_zlib_bomb_is_refused() -> None:
         (b"\x02\x10\x07\x11" + b"\0" * 20, "hep-unknown-family"),
         (b"\x02\x11\x02\x11" + b"\0" * 20, "hep-bad-length"),
         (hep2(SIP)[:20], "hep-truncated"),
+        (hep2(b"")[:27], "hep-truncated"),  # the v2 time header is 12 bytes (padding)
         (hep2(b""), "hep-no-payload"),
         (hep2(SIP, proto=99), "hep-unknown-protocol"),
         (b"\x07abc", "hep-unknown-version"),

@@ -13,9 +13,10 @@ reference sender and receiver):
 * **v1 and v2** (``hep_version`` 1 and 2 of ``siptrace``): an 8-byte header (version, header
   length, address family, IP protocol, source port, destination port; ports in network order),
   then both addresses (4 + 4 bytes for AF_INET, 16 + 16 for AF_INET6). The header length counts
-  these two parts only. v2 adds a time header: seconds and microseconds as 32-bit
-  *little-endian* integers (Kamailio writes them with ``to_le``) and a 16-bit capture id in the
-  sender's byte order (little-endian on every sender in use). The rest is the payload. v1 has no
+  these two parts only. v2 adds a 12-byte time header: seconds and microseconds as 32-bit
+  *little-endian* integers (Kamailio writes them with ``to_le``), a 16-bit capture id in the
+  sender's byte order (little-endian on every sender in use) and 2 bytes of padding (the C
+  struct is sent as laid out in memory). The rest is the payload. v1 has no
   time: the message takes the time the packet arrived.
 * **v3** ("HEP3"): ``HEP3`` then the total length (16 bits, network order), then chunks of
   vendor id, type id and length (each 16 bits, the length counting the 6-byte chunk header).
@@ -43,6 +44,9 @@ from sipwatch.capture.types import Endpoint, Segment, Transport
 HEP3_MAGIC: Final = b"HEP3"
 HEP3_HEADER: Final = 6
 _CHUNK_HEADER: Final = 6
+#: The v2 time header as C lays it out (Kamailio's ``struct hep_timehdr``): 32-bit seconds,
+#: 32-bit microseconds, 16-bit capture id, then 2 bytes of padding to the struct's alignment.
+_V2_TIME: Final = 12
 #: Linux address family numbers, which senders put in the family field (v1/v2) and chunk 1 (v3).
 AF_INET: Final = 2
 AF_INET6: Final = 10
@@ -161,7 +165,7 @@ def _decode_v2(data: bytes) -> HepPacket | str:
     ts: float | None = None
     agent: str | None = None
     if version == 2:
-        if len(data) < pos + 10:
+        if len(data) < pos + _V2_TIME:
             return "hep-truncated"
         seconds = int.from_bytes(data[pos : pos + 4], "little")
         micros = int.from_bytes(data[pos + 4 : pos + 8], "little")
@@ -169,7 +173,7 @@ def _decode_v2(data: bytes) -> HepPacket | str:
             return "hep-bad-time"
         ts = seconds + micros / 1e6
         agent = str(int.from_bytes(data[pos + 8 : pos + 10], "little"))
-        pos += 10
+        pos += _V2_TIME
     payload = data[pos:]
     if not payload:
         return "hep-no-payload"

@@ -349,7 +349,9 @@ class HepReceiver:
         # past); the arrival time for v1 and for packets the decoder will count as bad.
         when = packet.ts if isinstance(packet, HepPacket) else None
         frames.append(
-            Frame(time.time() if when is None else when, LINKTYPE_RAW, frame, 0, len(frame))
+            Frame(
+                round(time.time(), 6) if when is None else when, LINKTYPE_RAW, frame, 0, len(frame)
+            )
         )
 
     def _read_udp(self, sock: socket.socket, listen: ListenAddress, frames: list[Frame]) -> None:
