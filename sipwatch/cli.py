@@ -10,6 +10,7 @@ traceback reaches the user and every command fails the same way::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 import functools
@@ -431,6 +432,17 @@ class StreamOptions:
         )
 
 
+TlsKeylogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tls-keylog",
+        help="Decrypt SIP over TLS with this key log (NSS format, as SSLKEYLOGFILE writes); "
+        "needs tshark.",
+        show_default=False,
+    ),
+]
+
+
 def stream_command(command: Callable[..., None]) -> Callable[..., None]:
     """Let ``command`` take the :class:`StreamOptions` fields as one ``stream`` parameter.
 
@@ -469,6 +481,7 @@ def pcap(
             show_default=False,
         ),
     ],
+    tls_keylog: TlsKeylogOption = None,
     *,
     stream: StreamOptions,
 ) -> None:
@@ -479,7 +492,7 @@ def pcap(
     with operator_errors():
         code = run_pcap(
             files,
-            stream.pipeline(),
+            dataclasses.replace(stream.pipeline(), tls_keylog=tls_keylog),
             stream.fmt.value,
             stdout(),
             stream.color,
@@ -733,6 +746,7 @@ def check(
     lang: LangOption = Lang.en,
     notify_timeout: NotifyTimeoutOption = 32.0,
     color: ColorOption = None,
+    tls_keylog: TlsKeylogOption = None,
 ) -> None:
     """Check captures against rules for CI: exit 0 if all hold, 1 if one failed, 2 on errors."""
 
@@ -740,6 +754,11 @@ def check(
 
     with operator_errors():
         options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        if tls_keylog is not None:
+            from sipwatch.capture.tls_keylog import check_keylog
+
+            check_keylog(tls_keylog)
+            options = dataclasses.replace(options, tls_keylog=tls_keylog)
         code = run_check(
             paths,
             stdout(keep_going=True),

@@ -18,6 +18,7 @@ from typing import Final
 from sipwatch.capture.decode import Decoder
 from sipwatch.capture.sctp import SctpDecoder
 from sipwatch.capture.tcp import TcpReassembler
+from sipwatch.capture.tls_keylog import TlsPlaintext
 from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
 from sipwatch.filters import MessageFilter
@@ -85,13 +86,23 @@ class PipelineOptions:
     transaction_timeout: float = 32.0
     filter: MessageFilter = field(default_factory=MessageFilter)
     correlate: bool = True
+    #: ``--tls-keylog``: decrypt SIP over TLS in capture files with this key log (via tshark).
+    tls_keylog: str | None = None
 
 
 class Pipeline:
     """Stateful: feed frames in capture order, then call :meth:`finish` once."""
 
-    def __init__(self, options: PipelineOptions | None = None, source: str = "") -> None:
+    def __init__(
+        self,
+        options: PipelineOptions | None = None,
+        source: str = "",
+        tls: TlsPlaintext | None = None,
+    ) -> None:
+        """``tls``: the decrypted TLS of the capture being fed (``--tls-keylog``), merged in
+        at the frames that completed each record."""
         self.options = options or PipelineOptions()
+        self._tls = tls
         self.summary = Summary(source=source)
         # One table of skip reasons and one of notes for every stage, read by the summary.
         skipped, notes = self.summary.skipped, self.summary.notes
@@ -129,7 +140,30 @@ class Pipeline:
         elif ts >= self._next_expire:
             records.extend(self.tick(ts))
         self._last_ts = max(self._last_ts, ts)
+        if self._tls is not None:
+            return records + self._feed_tls(frame)
         for segment in self._decoder.feed(frame):
+            records.extend(self._segment(segment))
+        return records
+
+    def _feed_tls(self, frame: Frame) -> list[Record]:
+        """A frame of a capture read with a key log: what the decoder finds, then the SIP
+        tshark decrypted in it. The TCP stage counted a TLS packet as encrypted; one whose
+        records were decrypted is counted as ``tls-decrypted`` instead."""
+        assert self._tls is not None
+        skipped = self.summary.skipped
+        before = skipped["tls-encrypted"]
+        segments = self._decoder.feed(frame)
+        decrypted = self._tls.feed(frame.number, frame.ts)
+        if decrypted is not None:
+            if skipped["tls-encrypted"] > before:
+                skipped["tls-encrypted"] -= 1
+                self.summary.notes["tls-decrypted"] += 1
+            segments += decrypted
+        if not skipped["tls-encrypted"]:
+            del skipped["tls-encrypted"]
+        records: list[Record] = []
+        for segment in segments:
             records.extend(self._segment(segment))
         return records
 
@@ -147,6 +181,10 @@ class Pipeline:
             records.extend(self._segment(segment))
         if self._correlation is not None:
             records.extend(self._correlation.finish(self._last_ts))
+        if self._tls is not None:
+            self._tls.close()
+            self.summary.notes.update(self._tls.notes)
+            self.summary.problems.extend(self._tls.problems)
         notes, evictions = self.summary.notes, self.summary.evictions
         for note, table in CAPTURE_EVICTIONS.items():
             if notes[note]:
