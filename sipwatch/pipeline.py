@@ -150,11 +150,14 @@ class Pipeline:
         """A frame of a capture read with a key log: what the decoder finds, then the SIP
         tshark decrypted in it. The TCP stage counted a TLS packet as encrypted; one whose
         records were decrypted is counted as ``tls-decrypted`` instead."""
-        assert self._tls is not None
+        tls = self._tls
+        assert tls is not None
         skipped = self.summary.skipped
         before = skipped["tls-encrypted"]
         segments = self._decoder.feed(frame)
-        decrypted = self._tls.feed(frame.number, frame.ts)
+        if not tls.started and skipped["tls-encrypted"] > before:
+            tls.start()
+        decrypted = tls.feed(frame.number, frame.ts) if tls.started else None
         if decrypted is not None:
             if skipped["tls-encrypted"] > before:
                 skipped["tls-encrypted"] -= 1

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sipwatch.capture.readers import open_capture
+from sipwatch.capture.tls_keylog import TlsPlaintext
 from sipwatch.cli import app
 from sipwatch.commands.pcap import run_pcap
-from sipwatch.pipeline import PipelineOptions
+from sipwatch.pipeline import Pipeline, PipelineOptions
 from tests.conftest import CAPTURES
 
 CAPTURE = CAPTURES / "tls-call.pcap"
@@ -157,3 +159,31 @@ def test_operator_errors_are_one_line(args: list[str], said: str) -> None:
     assert result.exit_code == 2
     assert said in result.output
     assert result.output.count("\n") == 1
+
+
+def _pipeline_over(path: Path, tls: TlsPlaintext) -> Pipeline:
+    pipeline = Pipeline(PipelineOptions(), source=str(path), tls=tls)
+    with open_capture(str(path)) as source:
+        for _ in pipeline.run(source):
+            pass
+    return pipeline
+
+
+def test_tshark_is_not_started_for_a_capture_without_tls() -> None:
+    tls = TlsPlaintext(str(CAPTURES / "auth-challenge.pcap"), str(KEYS))
+    pipeline = _pipeline_over(CAPTURES / "auth-challenge.pcap", tls)
+    assert not tls.started
+    assert pipeline.summary.messages == 16
+
+
+def test_without_tshark_the_tls_stays_encrypted_and_the_summary_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sipwatch.capture.tls_keylog.shutil.which", lambda name: None)
+    pipeline = _pipeline_over(CAPTURE, TlsPlaintext(str(CAPTURE), str(KEYS)))
+    assert pipeline.summary.messages == 0
+    assert pipeline.summary.skipped["tls-encrypted"] == 25
+    assert pipeline.summary.problems == [
+        "SIP over TLS not decrypted: --tls-keylog reads it through tshark, which is not "
+        "installed (apt-get install tshark)"
+    ]

@@ -24,7 +24,8 @@ objects per packet in Python and runs tshark under asyncio; for one field per pa
 way to the decrypted bytes.
 
 The tshark output is read lazily, in frame order, as the pipeline advances: nothing is held
-beyond the records of the frame being processed.
+beyond the records of the frame being processed. tshark is started only when the capture shows
+a TLS packet, so a key log given for many captures costs nothing on those without TLS.
 """
 
 from __future__ import annotations
@@ -83,26 +84,49 @@ class TlsPlaintext:
     """The decrypted SIP of one capture file, handed out frame by frame.
 
     ``feed(frame_number, ts)`` returns the Segments (transport ``tls``) completed by that frame,
-    or None when tshark decrypted nothing in it. Frames must be asked for in increasing order.
+    or None when tshark decrypted nothing in it. Frames must be asked for in increasing order,
+    from :meth:`start` on.
     """
 
     def __init__(self, path: str, keylog: str, tshark: str | None = None) -> None:
         if path == "-":
             raise CaptureReadError("--tls-keylog needs a capture file (tshark cannot reread stdin)")
-        program = check_keylog(keylog, tshark)
+        if not os.path.isfile(keylog) or not os.access(keylog, os.R_OK):
+            raise CaptureReadError(f"cannot read the TLS key log {keylog}")
+        self.path = path
+        self.keylog = keylog
+        self._tshark = tshark or shutil.which("tshark")
         self.notes: Counter[str] = Counter()
         self.problems: list[str] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._lines: IO[str] | None = None
+        self._pending: tuple[int, list[str]] | None = None
+        self._framers: dict[tuple[Endpoint, Endpoint], StreamFramer] = {}
+        self.started = False
+
+    def start(self) -> None:
+        """Run tshark, once the capture shows TLS (a capture without any costs nothing).
+
+        Without tshark (a rules file named a key log on a machine that lacks it), the TLS stays
+        encrypted and the summary says why."""
+        if self.started:
+            return
+        self.started = True
+        if self._tshark is None:
+            self.problems.append(
+                "SIP over TLS not decrypted: --tls-keylog reads it through tshark, which is "
+                "not installed (apt-get install tshark)"
+            )
+            return
         self._proc = subprocess.Popen(
-            tshark_command(program, path, keylog),
+            tshark_command(self._tshark, self.path, self.keylog),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
         )
-        self._lines: IO[str] | None = self._proc.stdout
-        self._pending: tuple[int, list[str]] | None = None
-        self._framers: dict[tuple[Endpoint, Endpoint], StreamFramer] = {}
+        self._lines = self._proc.stdout
 
     def _next(self) -> tuple[int, list[str]] | None:
         lines = self._lines
@@ -159,6 +183,8 @@ class TlsPlaintext:
     def close(self) -> None:
         """Wait for tshark; a failure of its own becomes a problem line for the summary."""
         proc = self._proc
+        if proc is None:
+            return
         if proc.stdout is not None:
             proc.stdout.read()  # the rest, if the capture ended before tshark's output
         err = proc.stderr.read() if proc.stderr is not None else ""
