@@ -22,9 +22,10 @@ from sipwatch.capture.tls_keylog import TlsPlaintext
 from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
 from sipwatch.filters import MessageFilter
-from sipwatch.records import MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.sip.message import Malformed
 from sipwatch.sip.parser import parse_message
+from sipwatch.tls_findings import tls_failure_data
 
 #: Capture-stage counters (kept in ``notes``) that mean a full table dropped state, and the name
 #: each is reported under in the summary's ``evictions``, beside the correlator's tables, so one
@@ -107,6 +108,7 @@ class Pipeline:
         # One table of skip reasons and one of notes for every stage, read by the summary.
         skipped, notes = self.summary.skipped, self.summary.notes
         tcp, sctp = TcpReassembler(skipped, notes), SctpDecoder(skipped, notes)
+        self._tls_watch = tcp.tls_watch
         self._decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
@@ -141,9 +143,24 @@ class Pipeline:
             records.extend(self.tick(ts))
         self._last_ts = max(self._last_ts, ts)
         if self._tls is not None:
-            return records + self._feed_tls(frame)
-        for segment in self._decoder.feed(frame):
-            records.extend(self._segment(segment))
+            records += self._feed_tls(frame)
+        else:
+            for segment in self._decoder.feed(frame):
+                records.extend(self._segment(segment))
+        if self._tls_watch.failures:
+            records += self._tls_failures()
+        return records
+
+    def _tls_failures(self) -> list[Record]:
+        """TLS handshakes that failed in the open (no keys needed) as ``tls-failure``."""
+        summary = self.summary
+        records: list[Record] = []
+        for failure in self._tls_watch.take():
+            data = tls_failure_data(failure)
+            summary.findings_by_kind["tls-failure"] += 1
+            summary.findings_by_severity[data["severity"]] += 1
+            if self.options.filter.accepts_finding(data):
+                records.append(FindingRecord(data))
         return records
 
     def _feed_tls(self, frame: Frame) -> list[Record]:
@@ -174,14 +191,16 @@ class Pipeline:
         """Run the timers up to capture time ``ts`` (live mode calls this when idle)."""
         self._next_expire = ts + EXPIRE_EVERY
         self._decoder.expire(ts)
+        records = self._tls_failures() if self._tls_watch.failures else []
         if self._correlation is None:
-            return []
-        return self._correlation.expire(ts)
+            return records
+        return records + self._correlation.expire(ts)
 
     def finish(self) -> list[Record]:
         records: list[Record] = []
         for segment in self._decoder.flush():
             records.extend(self._segment(segment))
+        records += self._tls_failures()
         if self._correlation is not None:
             records.extend(self._correlation.finish(self._last_ts))
         if self._tls is not None:

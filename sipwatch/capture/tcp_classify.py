@@ -69,6 +69,7 @@ class StreamClassification(TcpStage):
             self._hep(st, data)
         elif mode == TLS:
             self.skipped["tls-encrypted"] += 1
+            self.tls_watch.segment(st.src, st.dst, self._ts, self._frame, data)
         elif mode == WS_WAIT:
             if len(st.pending) + len(data) > _MAX_HANDSHAKE:
                 self.notes["ws-handshake-unanswered"] += 1
@@ -121,6 +122,7 @@ class StreamClassification(TcpStage):
             st.mode = TLS
             self.notes["tls-streams"] += 1
             self.skipped["tls-encrypted"] += 1
+            self.tls_watch.segment(st.src, st.dst, self._ts, self._frame, body)
             return
         elif first in _WS_FIRST and frame_carries_sip(body):
             # A WebSocket stream whose handshake is not in the capture.

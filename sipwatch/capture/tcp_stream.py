@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+from sipwatch.capture.tls_watch import TlsHandshakeWatch
 from sipwatch.capture.types import Endpoint, Segment
 from sipwatch.capture.websocket import WebSocketDeframer
 from sipwatch.sip.detect import looks_like_sip
@@ -117,6 +118,7 @@ class TcpStage:
     max_segments: int
     gap_timeout: float
     _streams: dict[tuple[str, int, str, int], TcpStream]
+    tls_watch: TlsHandshakeWatch
     _gaps: int
     _retransmissions: int
     _messages: int
