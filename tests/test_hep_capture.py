@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -159,7 +161,11 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-@pytest.mark.parametrize("capture", sorted(CAPTURES.glob("*.pcap")), ids=lambda p: p.stem)
+#: The bundled captures of SIP over UDP (tls-call is SIP over TLS: nothing to wrap).
+UDP_CAPTURES = sorted(p for p in CAPTURES.glob("*.pcap") if p.stem != "tls-call")
+
+
+@pytest.mark.parametrize("capture", UDP_CAPTURES, ids=lambda p: p.stem)
 def test_bundled_capture_replayed_as_hep_prints_the_same(capture: Path, tmp_path: Path) -> None:
     hep_file = tmp_path / "hep.pcap"
     assert _as_hep(capture, hep_file) > 0
@@ -176,3 +182,43 @@ def test_bundled_capture_replayed_as_hep_prints_the_same(capture: Path, tmp_path
             assert after["notes"].pop("hep-v3") == before["messages"]  # type: ignore[union-attr]
             after["source"] = before["source"]
         assert after == before
+
+
+def test_check_reads_hep_in_a_capture_as_it_reads_the_capture(tmp_path: Path) -> None:
+    """``check`` judges a capture replayed as HEP as it judges the original."""
+    from sipwatch.check.config import CheckConfig
+    from sipwatch.commands.check import check_capture
+
+    original = CAPTURES / "transfer-failed.pcap"
+    hep_file = tmp_path / "transfer-failed-hep.pcap"
+    _as_hep(original, hep_file)
+    before = check_capture(str(original), CheckConfig(), False, PipelineOptions())
+    after = check_capture(str(hep_file), CheckConfig(), False, PipelineOptions())
+    assert (after.outcome, after.messages, after.findings) == (
+        before.outcome,
+        before.messages,
+        before.findings,
+    )
+    assert after.outcome == "failed"  # the failed transfer, found through HEP
+    assert after.messages == 12
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.sampled_from([hep3(sip_request()), hep2(sip_request()), hep2(sip_request(), version=1)]),
+    st.lists(st.tuples(st.integers(0, 600), st.integers(0, 255)), max_size=6),
+    st.integers(0, 600),
+    st.booleans(),
+)
+def test_mutated_hep_through_the_pipeline_never_raises(
+    base: bytes, edits: list[tuple[int, int]], cut: int, over_tcp: bool
+) -> None:
+    data = bytearray(base)
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    payload = bytes(data[: max(1, len(data) - cut % len(data))])
+    frames = _tcp_frames(payload, []) if over_tcp else [_udp_frame(payload)]
+    messages, pipeline = _messages(frames)
+    summary = pipeline.summary
+    assert len(messages) <= 1
+    assert summary.frames == len(frames)

@@ -126,7 +126,8 @@ def test_kamailio_siptrace_hep_equals_the_wire(version: int, tmp_path: Path) -> 
 
 
 def _bundled() -> list[Path]:
-    return sorted((REPO / "captures").glob("*.pcap"))
+    """The bundled captures sngrep can replay (not tls-call: SIP over TLS, sngrep sees none)."""
+    return sorted(p for p in (REPO / "captures").glob("*.pcap") if p.stem != "tls-call")
 
 
 @pytest.mark.root
