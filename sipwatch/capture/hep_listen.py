@@ -55,8 +55,6 @@ SO_RXQ_OVFL: Final = 40
 SO_RCVBUFFORCE: Final = 33
 #: Datagrams read from one socket before the others get a turn.
 _BURST: Final = 256
-#: Bound on what one TCP connection may hold before a packet is complete (one HEP packet).
-_MAX_TCP_PENDING: Final = 1 << 16
 #: TCP connections open at once; more are refused (``too-many-connections``).
 MAX_CONNECTIONS: Final = 1024
 #: Largest UDP payload an IPv4 frame can carry (65,535 minus the IP and UDP headers).
@@ -426,9 +424,7 @@ class HepReceiver:
                 self._drop(conn)
                 return
             if len(buf) < total:
-                if len(buf) > _MAX_TCP_PENDING:  # cannot happen with a 16-bit length
-                    self._drop(conn)
-                return
+                return  # at most one packet (64 KiB, the length is 16 bits) waits
             packet = bytes(buf[:total])
             del buf[:total]
             self._take(packet, conn.peer, conn.local, frames)
