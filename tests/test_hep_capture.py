@@ -222,3 +222,23 @@ def test_mutated_hep_through_the_pipeline_never_raises(
     summary = pipeline.summary
     assert len(messages) <= 1
     assert summary.frames == len(frames)
+
+
+def test_agent_is_the_last_json_key_in_both_writers_and_inert_in_the_terminal() -> None:
+    from rich.console import Console
+
+    from sipwatch.render.jsonl import dumps, message_json, message_line
+    from sipwatch.render.terminal import TerminalRenderer
+
+    hostile = b"edge\x1b[31m\xe2\x80\xae-1"  # an escape sequence and a bidi override
+    (message,), _ = _messages([_udp_frame(hep3(sip_request(call_id="j1"), node=hostile))])
+    line = message_line(message)
+    assert line == dumps(message_json(message))
+    assert list(json.loads(line))[-1] == "agent"
+    assert json.loads(line)["agent"] == hostile.decode()
+    out = io.StringIO()
+    console = Console(file=out, width=140, color_system=None, force_terminal=False)
+    TerminalRenderer(console).record(message)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\u202e" not in text
+    assert text.rstrip("\n").endswith("[agent edge\\x1b[31m\\u202e-1]")
