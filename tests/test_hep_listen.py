@@ -259,3 +259,27 @@ sys.exit(proc.returncode)
     assert "skipped packets   hep-refused-not-allowed 1" in lines  # the stranger at 127.0.0.2
     assert "capture drops     kernel 0, ours 0" in lines
     assert "refused" not in done.stdout.replace("hep-refused-not-allowed", "")
+
+
+def test_kernel_drops_are_read_from_so_rxq_ovfl() -> None:
+    """A tiny receive buffer, 300 datagrams sent while nobody reads: the kernel drops most, and
+    the count it reports (with the next datagram it queues) is what the summary shows."""
+    receiver = HepReceiver([ListenAddress("udp", "127.0.0.1", 0)], rcvbuf=4096)
+    receiver._open(receiver.listens[0])  # the socket alone: no reader thread
+    sock, bound = receiver._sockets[0], receiver.bound[0]
+    packet = hep3(sip_request(body_size=600))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(300):
+                sender.sendto(packet, ("127.0.0.1", bound.port))
+            frames: list[Frame] = []
+            receiver._read_udp(sock, bound, frames)
+            first = len(frames)
+            sender.sendto(packet, ("127.0.0.1", bound.port))  # carries the drop count
+            time.sleep(0.1)
+            receiver._read_udp(sock, bound, frames)
+    finally:
+        receiver.close()
+    assert 0 < first < 300
+    assert len(frames) == first + 1
+    assert receiver.drops() == {"kernel": 300 - first, "ours": 0}
