@@ -436,6 +436,7 @@ TlsKeylogOption = Annotated[
     str | None,
     typer.Option(
         "--tls-keylog",
+        metavar="KEYS",
         help="Decrypt SIP over TLS with this key log (NSS format, as SSLKEYLOGFILE writes); "
         "needs tshark.",
         show_default=False,
