@@ -18,13 +18,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def key_log(name: str) -> Path | None:
+    """``captures/STEM.keys`` beside ``captures/STEM.pcap``: its TLS key log, if it has one."""
+    keys = HERE / (Path(name).stem + ".keys")
+    return keys if keys.exists() else None
+
+
 def golden_text(name: str) -> str:
-    """What ``sipwatch pcap captures/NAME --format jsonl`` prints (run from the repo root)."""
+    """What ``sipwatch pcap captures/NAME --format jsonl`` prints (run from the repo root),
+    with ``--tls-keylog captures/STEM.keys`` when the capture has a key log."""
     from sipwatch.commands.pcap import run_pcap
     from sipwatch.pipeline import PipelineOptions
 
+    keys = key_log(name)
+    options = PipelineOptions(tls_keylog=None if keys is None else f"captures/{keys.name}")
     out = io.StringIO()
-    run_pcap([f"captures/{name}"], PipelineOptions(), "jsonl", out)
+    run_pcap([f"captures/{name}"], options, "jsonl", out)
     return out.getvalue()
 
 

@@ -3,7 +3,8 @@
 #   scripts/setup.sh          create .venv and install sipwatch
 #   scripts/setup.sh --test   also install the test tools: Python test extras, and (as root) the
 #                             Debian packages the real-traffic tests use: tshark (decode oracle),
-#                             tcpdump (live capture engine), sip-tester (sipp) and kamailio.
+#                             tcpdump (live capture engine), sip-tester (sipp), kamailio and
+#                             sngrep (HEP senders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 debs=(tcpdump)
-[ "$want_test" = 1 ] && debs+=(tshark sip-tester kamailio iproute2 chromium)
+[ "$want_test" = 1 ] && debs+=(tshark sip-tester kamailio sngrep iproute2 chromium)
 missing=()
 for pkg in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

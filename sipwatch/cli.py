@@ -10,6 +10,7 @@ traceback reaches the user and every command fails the same way::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import enum
 import functools
@@ -431,6 +432,18 @@ class StreamOptions:
         )
 
 
+TlsKeylogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tls-keylog",
+        metavar="KEYS",
+        help="Decrypt SIP over TLS with this key log (NSS format, as SSLKEYLOGFILE writes); "
+        "needs tshark.",
+        show_default=False,
+    ),
+]
+
+
 def stream_command(command: Callable[..., None]) -> Callable[..., None]:
     """Let ``command`` take the :class:`StreamOptions` fields as one ``stream`` parameter.
 
@@ -469,6 +482,7 @@ def pcap(
             show_default=False,
         ),
     ],
+    tls_keylog: TlsKeylogOption = None,
     *,
     stream: StreamOptions,
     frame: Annotated[
@@ -491,7 +505,7 @@ def pcap(
         else:
             code = run_pcap(
                 files,
-                stream.pipeline(),
+                dataclasses.replace(stream.pipeline(), tls_keylog=tls_keylog),
                 stream.fmt.value,
                 stdout(),
                 stream.color,
@@ -721,6 +735,106 @@ def report(
     raise typer.Exit(code)
 
 
+@app.command(cls=_Command, short_help="Receive SIP from capture agents over HEP and annotate it.")
+@stream_command
+def hep(
+    listen: Annotated[
+        list[str],
+        typer.Option(
+            "--listen",
+            metavar="PROTO:HOST:PORT",
+            help="Where to receive HEP: udp:HOST:PORT or tcp:HOST:PORT, IPv6 in brackets "
+            "(repeatable), e.g. udp:0.0.0.0:9060.",
+            show_default=False,
+        ),
+    ],
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            metavar="CIDR,...",
+            help="Senders accepted: addresses or CIDRs, comma-separated (repeatable). "
+            "Default: loopback only.",
+        ),
+    ] = None,
+    auth_key: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-key", metavar="KEY", help="Refuse HEP packets without this authentication key."
+        ),
+    ] = None,
+    write: Annotated[
+        str | None,
+        typer.Option(
+            "--write",
+            "-w",
+            metavar="FILE",
+            help="Save every HEP packet received to this pcap file.",
+        ),
+    ] = None,
+    ring: Annotated[
+        int,
+        typer.Option(
+            "--ring", min=0, metavar="N", help="With --write: a ring of N files (oldest reused)."
+        ),
+    ] = 0,
+    ring_size: Annotated[
+        float | None,
+        typer.Option(
+            "--ring-size",
+            min=0.001,
+            metavar="MB",
+            help="Size of each ring file in MB (default 100).",
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", min=0.0, metavar="SECONDS", help="Stop after this many seconds."
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option("--count", "-c", min=1, metavar="N", help="Stop after N SIP messages shown."),
+    ] = None,
+    *,
+    stream: StreamOptions,
+    status_every: Annotated[
+        float,
+        typer.Option(
+            "--status-every",
+            min=0.0,
+            metavar="SECONDS",
+            help="Without a terminal status line (JSON lines, a pipe): print the status to "
+            "stderr every N seconds (0: never).",
+        ),
+    ] = 0.0,
+) -> None:
+    """Receive SIP from capture agents over HEP (Kamailio siptrace, heplify, sngrep...) and
+    annotate it as it happens, like live (Ctrl-C stops)."""
+
+    from sipwatch.commands.hep import HepOptions, run_hep
+    from sipwatch.commands.live import LiveOptions
+
+    with operator_errors():
+        options = stream.pipeline()
+        settings = LiveOptions(
+            interfaces=list(listen),
+            write=write,
+            ring=ring,
+            ring_size_mb=ring_size,
+            duration=duration,
+            count=count,
+            status_every=status_every,
+            time_format=stream.time.value,
+        )
+        receive = HepOptions(listen=list(listen), allow=list(allow or []), auth_key=auth_key)
+        code = run_hep(
+            settings, receive, options, stream.fmt.value, stdout(), sys.stderr, stream.color
+        )
+    raise typer.Exit(code)
+
+
 @app.command(cls=_Command, short_help="List the interfaces sipwatch live can capture on.")
 def interfaces(fmt: StreamFormatOption = StreamFormat.text) -> None:
     """List the interfaces sipwatch live can capture on, with their state and addresses."""
@@ -775,6 +889,7 @@ def check(
     lang: LangOption = Lang.en,
     notify_timeout: NotifyTimeoutOption = 32.0,
     color: ColorOption = None,
+    tls_keylog: TlsKeylogOption = None,
 ) -> None:
     """Check captures against rules for CI: exit 0 if all hold, 1 if one failed, 2 on errors."""
 
@@ -782,6 +897,11 @@ def check(
 
     with operator_errors():
         options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        if tls_keylog is not None:
+            from sipwatch.capture.tls_keylog import check_keylog
+
+            check_keylog(tls_keylog)
+            options = dataclasses.replace(options, tls_keylog=tls_keylog)
         code = run_check(
             paths,
             stdout(keep_going=True),

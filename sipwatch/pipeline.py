@@ -18,12 +18,14 @@ from typing import Final
 from sipwatch.capture.decode import Decoder
 from sipwatch.capture.sctp import SctpDecoder
 from sipwatch.capture.tcp import TcpReassembler
+from sipwatch.capture.tls_keylog import TlsPlaintext
 from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
 from sipwatch.filters import MessageFilter
-from sipwatch.records import MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.sip.message import Malformed
 from sipwatch.sip.parser import parse_message
+from sipwatch.tls_findings import tls_failure_data
 
 #: Capture-stage counters (kept in ``notes``) that mean a full table dropped state, and the name
 #: each is reported under in the summary's ``evictions``, beside the correlator's tables, so one
@@ -85,17 +87,28 @@ class PipelineOptions:
     transaction_timeout: float = 32.0
     filter: MessageFilter = field(default_factory=MessageFilter)
     correlate: bool = True
+    #: ``--tls-keylog``: decrypt SIP over TLS in capture files with this key log (via tshark).
+    tls_keylog: str | None = None
 
 
 class Pipeline:
     """Stateful: feed frames in capture order, then call :meth:`finish` once."""
 
-    def __init__(self, options: PipelineOptions | None = None, source: str = "") -> None:
+    def __init__(
+        self,
+        options: PipelineOptions | None = None,
+        source: str = "",
+        tls: TlsPlaintext | None = None,
+    ) -> None:
+        """``tls``: the decrypted TLS of the capture being fed (``--tls-keylog``), merged in
+        at the frames that completed each record."""
         self.options = options or PipelineOptions()
+        self._tls = tls
         self.summary = Summary(source=source)
         # One table of skip reasons and one of notes for every stage, read by the summary.
         skipped, notes = self.summary.skipped, self.summary.notes
         tcp, sctp = TcpReassembler(skipped, notes), SctpDecoder(skipped, notes)
+        self._tls_watch = tcp.tls_watch
         self._decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
@@ -129,7 +142,48 @@ class Pipeline:
         elif ts >= self._next_expire:
             records.extend(self.tick(ts))
         self._last_ts = max(self._last_ts, ts)
-        for segment in self._decoder.feed(frame):
+        if self._tls is not None:
+            records += self._feed_tls(frame)
+        else:
+            for segment in self._decoder.feed(frame):
+                records.extend(self._segment(segment))
+        if self._tls_watch.failures:
+            records += self._tls_failures()
+        return records
+
+    def _tls_failures(self) -> list[Record]:
+        """TLS handshakes that failed in the open (no keys needed) as ``tls-failure``."""
+        summary = self.summary
+        records: list[Record] = []
+        for failure in self._tls_watch.take():
+            data = tls_failure_data(failure)
+            summary.findings_by_kind["tls-failure"] += 1
+            summary.findings_by_severity[data["severity"]] += 1
+            if self.options.filter.accepts_finding(data):
+                records.append(FindingRecord(data))
+        return records
+
+    def _feed_tls(self, frame: Frame) -> list[Record]:
+        """A frame of a capture read with a key log: what the decoder finds, then the SIP
+        tshark decrypted in it. The TCP stage counted a TLS packet as encrypted; one whose
+        records were decrypted is counted as ``tls-decrypted`` instead."""
+        tls = self._tls
+        assert tls is not None
+        skipped = self.summary.skipped
+        before = skipped["tls-encrypted"]
+        segments = self._decoder.feed(frame)
+        if not tls.started and skipped["tls-encrypted"] > before:
+            tls.start()
+        decrypted = tls.feed(frame.number, frame.ts) if tls.started else None
+        if decrypted is not None:
+            if skipped["tls-encrypted"] > before:
+                skipped["tls-encrypted"] -= 1
+                self.summary.notes["tls-decrypted"] += 1
+            segments += decrypted
+        if not skipped["tls-encrypted"]:
+            del skipped["tls-encrypted"]
+        records: list[Record] = []
+        for segment in segments:
             records.extend(self._segment(segment))
         return records
 
@@ -137,16 +191,22 @@ class Pipeline:
         """Run the timers up to capture time ``ts`` (live mode calls this when idle)."""
         self._next_expire = ts + EXPIRE_EVERY
         self._decoder.expire(ts)
+        records = self._tls_failures() if self._tls_watch.failures else []
         if self._correlation is None:
-            return []
-        return self._correlation.expire(ts)
+            return records
+        return records + self._correlation.expire(ts)
 
     def finish(self) -> list[Record]:
         records: list[Record] = []
         for segment in self._decoder.flush():
             records.extend(self._segment(segment))
+        records += self._tls_failures()
         if self._correlation is not None:
             records.extend(self._correlation.finish(self._last_ts))
+        if self._tls is not None:
+            self._tls.close()
+            self.summary.notes.update(self._tls.notes)
+            self.summary.problems.extend(self._tls.problems)
         notes, evictions = self.summary.notes, self.summary.evictions
         for note, table in CAPTURE_EVICTIONS.items():
             if notes[note]:
@@ -196,6 +256,8 @@ class Pipeline:
             self._recent_calls.add(call_id)
             summary.call_ids.add(call_id)
         record = MessageRecord(segment.ts, segment.frame, src, dst, segment.transport, parsed)
+        if segment.agent is not None:
+            record.agent = segment.agent
         if self._correlation is not None:
             # The correlation places the record among the findings it completes or follows.
             return self._correlation.message(record, src_endpoint, dst_endpoint)

@@ -32,6 +32,8 @@ class MessageRecord:
     notes: list[str] = field(default_factory=list)
     #: Shown only as the request a shown response answers (``--status``), not matched itself.
     context: bool = False
+    #: The HEP capture agent that reported this message (id or node name); None when captured.
+    agent: str | None = None
 
 
 @dataclass(slots=True)

@@ -129,7 +129,7 @@ def test_expectation_covers_its_exchange_under_strict(monkeypatch: pytest.Monkey
     result = run("captures/", "--rules", "captures/sipwatch.toml", "--strict")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == (
-        "12 captures: 12 passed, 0 failed (rules: captures/sipwatch.toml; strict)"
+        "13 captures: 13 passed, 0 failed (rules: captures/sipwatch.toml; strict)"
     )
 
 

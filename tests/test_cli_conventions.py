@@ -27,6 +27,7 @@ COMMANDS = [
     "compare",
     "pcap",
     "live",
+    "hep",
     "calls",
     "ladder",
     "report",

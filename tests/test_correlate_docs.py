@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 from sipwatch.annotate import Annotator
+from sipwatch.capture.tls_watch import TlsFailure
 from sipwatch.correlate.events import FINDING_KINDS
 from sipwatch.knowledge import load_knowledge
 from sipwatch.sip.message import SipMessage
+from sipwatch.tls_findings import tls_failure_data
 from tests.test_correlate_factory import (
     PROXY,
     UAC,
@@ -253,4 +255,9 @@ def example_findings() -> dict[str, dict[str, Any]]:
         run.send(T0 + 1, UAC, UAS, i2)
         run.send(T0 + 1.1, UAS, UAC, response(i2, 180))
         run.send(T0 + 1.2, UAC, UAS, request("ACK", 1, call_id="cviol", to_tag="b1"))
+    # tls-failure comes from the TCP stage, not the correlator: its one producer.
+    failure = TlsFailure(
+        "alert", T0, (4,), ("192.0.2.10", 40123), ("192.0.2.20", 5061), "client", 48, 2
+    )
+    out["tls-failure"] = {"schema": 1, "type": "finding", **tls_failure_data(failure)}
     return out

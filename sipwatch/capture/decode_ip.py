@@ -14,6 +14,7 @@ from typing import Final
 
 from sipwatch.capture import linktypes as lt
 from sipwatch.capture.decode_base import DecoderBase
+from sipwatch.capture.hep import HEP3_MAGIC, hep_segments, looks_like_hep
 from sipwatch.capture.linktypes import P_SCTP, P_TCP, P_UDP, V6_UNIFORM_EXT
 from sipwatch.capture.types import Segment
 from sipwatch.sip.detect import looks_like_sip
@@ -215,10 +216,18 @@ class IpLayers(DecoderBase):
             if not quoted:
                 self.notes["udp-truncated"] += 1
             udp_end = end
-        if pay >= udp_end or not _letter(data[pay]):
+        if pay >= udp_end:
+            return self._skip("non-sip-udp")
+        first = data[pay]
+        if not _letter(first):
+            # HEP v1/v2 start with their version byte (1 or 2), which no SIP message does.
+            if first <= 2 and not quoted and looks_like_hep(data, pay):
+                return self._hep(data[pay:udp_end], ts, num)
             return self._skip("non-sip-udp")
         payload = data[pay:udp_end]
         if not looks_like_sip(payload):
+            if first == 0x48 and not quoted and payload[:4] == HEP3_MAGIC:
+                return self._hep(payload, ts, num)
             return self._skip("non-sip-udp")
         if quoted:
             self.notes["sip-in-icmp-error"] += 1
@@ -228,6 +237,11 @@ class IpLayers(DecoderBase):
         src_name = names.get(src) or self._name(src)
         dst_name = names.get(dst) or self._name(dst)
         return [Segment(ts, num, (src_name, sport), (dst_name, dport), "udp", payload)]
+
+    def _hep(self, payload: bytes, ts: float, num: int) -> list[Segment]:
+        """A HEP packet in a UDP datagram (found by its shape, on any port, as SIP is): the
+        message it carries, with the agent's addresses, transport, time and id."""
+        return hep_segments(payload, ts, num, self.skipped, self.notes)
 
     def _gre(
         self, data: bytes, off: int, end: int, ts: float, num: int, depth: int

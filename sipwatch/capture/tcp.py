@@ -84,6 +84,7 @@ from sipwatch.capture.tcp_stream import (
     WS_WAIT,
     TcpStream,
 )
+from sipwatch.capture.tls_watch import TlsHandshakeWatch
 from sipwatch.capture.types import Segment
 
 __all__ = ["GAP_TIMEOUT", "IDLE_TIMEOUT", "MAX_TOTAL_BYTES", "TcpReassembler"]
@@ -135,6 +136,8 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
         self.gap_timeout = gap_timeout
         self.max_total_bytes = max_total_bytes
         self._streams: dict[tuple[str, int, str, int], TcpStream] = {}
+        #: TLS handshake failures visible without keys (alerts, unanswered ClientHellos).
+        self.tls_watch = TlsHandshakeWatch()
         #: Streams holding bytes, least recently changed first (a dict keeps insertion order).
         self._holding: dict[TcpStream, None] = {}
         self._bytes_held = 0
@@ -228,7 +231,9 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
             self._control(st, seq, flags, bytes(tcp[head:]))
         elif size > head:
             if mode == TLS:
+                # Encrypted: not reassembled; only the records at its start are looked at.
                 self.skipped["tls-encrypted"] += 1
+                self.tls_watch.segment(st.src, st.dst, ts, frame, bytes(tcp[head : head + 7]))
             else:
                 self._data(st, seq, bytes(tcp[head:]))
         # A SYN may have replaced the stream under this key; charge the one in the table.
@@ -243,6 +248,7 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
         Bytes still waiting in such a stream are counted, not returned: a capture that went
         quiet that long will not complete them.
         """
+        self.tls_watch.expire(ts)
         if ts < self._next_expire:
             return
         self._next_expire = ts + _EXPIRE_EVERY
@@ -260,6 +266,9 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
         """End of capture: deliver what follows any hole, report what stays incomplete."""
         out: list[Segment] = []
         self._out = out
+        last = max((st.last_ts for st in self._streams.values()), default=None)
+        if last is not None:
+            self.tls_watch.expire(last, final=True)
         for st in list(self._streams.values()):
             if st.mode != CLOSED:
                 self._ts = st.last_ts
@@ -310,6 +319,7 @@ class TcpReassembler(SequenceReassembly, StreamClassification):
         if payload:
             if st.mode == TLS:
                 self.skipped["tls-encrypted"] += 1
+                self.tls_watch.segment(st.src, st.dst, self._ts, self._frame, payload[:7])
             else:
                 self._data(st, seq, payload)
         if flags & _FIN and st.mode != CLOSED:

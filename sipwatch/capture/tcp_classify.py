@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from sipwatch.capture.hep import HEP3_HEADER, HEP3_MAGIC, hep3_length, hep_segments
 from sipwatch.capture.tcp_stream import (
+    HEP,
     HS_REQUEST,
     HS_RESPONSE,
     PROBE,
@@ -63,8 +65,11 @@ class StreamClassification(TcpStage):
                 self._ws_messages(st, ws.feed(data))
         elif mode == UNKNOWN:
             self._classify(st, data)
+        elif mode == HEP:
+            self._hep(st, data)
         elif mode == TLS:
             self.skipped["tls-encrypted"] += 1
+            self.tls_watch.segment(st.src, st.dst, self._ts, self._frame, data)
         elif mode == WS_WAIT:
             if len(st.pending) + len(data) > _MAX_HANDSHAKE:
                 self.notes["ws-handshake-unanswered"] += 1
@@ -92,6 +97,12 @@ class StreamClassification(TcpStage):
                 st.framer = StreamFramer()
                 self._framed(st, st.framer.feed(data))
                 return
+            if body.startswith(HEP3_MAGIC):
+                # HEP over TCP (a capture agent's connection to its collector).
+                st.mode = HEP
+                self.notes["hep-tcp-streams"] += 1
+                self._hep(st, body)
+                return
             if body.startswith(b"GET "):
                 st.mode = HS_REQUEST
                 self._handshake(st, body)
@@ -111,6 +122,7 @@ class StreamClassification(TcpStage):
             st.mode = TLS
             self.notes["tls-streams"] += 1
             self.skipped["tls-encrypted"] += 1
+            self.tls_watch.segment(st.src, st.dst, self._ts, self._frame, body)
             return
         elif first in _WS_FIRST and frame_carries_sip(body):
             # A WebSocket stream whose handshake is not in the capture.
@@ -120,6 +132,34 @@ class StreamClassification(TcpStage):
             self._ws_messages(st, st.ws.feed(body))
             return
         self.skipped["non-sip-tcp"] += packets
+
+    def _hep(self, st: TcpStream, data: bytes) -> None:
+        """Cut a HEP stream into packets by their total length; each gives its message.
+
+        A packet is at most 65,535 bytes (the length is 16 bits), so ``pending`` stays bounded.
+        Bytes that do not start a HEP packet where one must start mean the framing is lost: the
+        stream is looked at afresh from its next segment start (``notes["hep-tcp-desync"]``).
+        """
+        buf = st.pending
+        buf += data
+        while buf:
+            total = hep3_length(buf)
+            if total is None:
+                if len(buf) < HEP3_HEADER and HEP3_MAGIC.startswith(bytes(buf[:4])):
+                    return  # the header continues in the next segment
+                total = 0
+            if total < HEP3_HEADER:
+                self.notes["hep-tcp-desync"] += 1
+                st.pending = bytearray()
+                st.mode = UNKNOWN
+                return
+            if len(buf) < total:
+                return
+            packet = bytes(buf[:total])
+            del buf[:total]
+            found = hep_segments(packet, self._ts, self._frame, self.skipped, self.notes)
+            self._out.extend(found)
+            self._messages += len(found)
 
     def _probe(self, st: TcpStream, data: bytes) -> None:
         """Add bytes to a held segment start; classify once its first line is complete."""

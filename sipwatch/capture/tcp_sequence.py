@@ -11,6 +11,7 @@ from __future__ import annotations
 from sipwatch.capture.tcp_stream import (
     CLOSED,
     HALF,
+    HEP,
     HS_REQUEST,
     HS_RESPONSE,
     MOD,
@@ -116,8 +117,9 @@ class SequenceReassembly(TcpStage):
             self._framed(st, st.framer.gap(missing))
         if st.ws is not None:
             self._ws_messages(st, st.ws.gap(missing))
-        if st.mode in (HS_REQUEST, HS_RESPONSE, WS_WAIT):
-            # A hole in the handshake: give up on it, look at later segments afresh.
+        if st.mode in (HS_REQUEST, HS_RESPONSE, WS_WAIT, HEP):
+            # A hole in the handshake (or in a HEP packet, whose length framing is now lost):
+            # give up on it, look at later segments afresh.
             st.mode = UNKNOWN
             st.hs = bytearray()
             st.pending = bytearray()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+from sipwatch.capture.tls_watch import TlsHandshakeWatch
 from sipwatch.capture.types import Endpoint, Segment
 from sipwatch.capture.websocket import WebSocketDeframer
 from sipwatch.sip.detect import looks_like_sip
@@ -38,6 +39,7 @@ WS_WAIT: Final = 5  # upgrade requested; waiting for the peer's 101
 HS_RESPONSE: Final = 6  # reading an HTTP 101 header block
 CLOSED: Final = 7
 PROBE: Final = 8  # holding a segment start that may be a SIP start line cut by the segment end
+HEP: Final = 9  # HEP v3 packets, each framed by its own length (``pending`` holds a partial one)
 
 
 class TcpStream:
@@ -116,6 +118,7 @@ class TcpStage:
     max_segments: int
     gap_timeout: float
     _streams: dict[tuple[str, int, str, int], TcpStream]
+    tls_watch: TlsHandshakeWatch
     _gaps: int
     _retransmissions: int
     _messages: int

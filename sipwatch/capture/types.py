@@ -43,6 +43,8 @@ class Segment:
     reassembly) that still needs Content-Length framing; False when it is exactly one message
     candidate (a UDP datagram, an SCTP DATA chunk, a WebSocket message).
     ``frame`` is the number of the frame that completed this payload.
+    ``agent`` is the capture agent that sent this payload as HEP (its id or node name); None
+    for a payload captured on the wire.
     """
 
     ts: float
@@ -52,3 +54,4 @@ class Segment:
     transport: Transport
     data: bytes
     stream: bool = False
+    agent: str | None = None

@@ -65,6 +65,7 @@ _TOP_KEYS: Final = (
     "rules",
     "status",
     "expect",
+    "tls_keylog",
 )
 _STATUS_KEYS: Final = ("allow", "deny")
 _EXPECT_KEYS: Final = ("capture", "kind", "outcome", "count")
@@ -162,6 +163,9 @@ class CheckConfig:
     settings: Mapping[str, RuleSetting] = field(default_factory=dict)
     status: StatusPolicy = field(default_factory=StatusPolicy)
     expect: tuple[Expectation, ...] = ()
+    #: A TLS key log for the captures (``tls_keylog``, relative to the rules file), as
+    #: ``--tls-keylog`` gives one; the command-line option wins.
+    tls_keylog: str | None = None
 
     def ignored(self, call_id: str) -> bool:
         """Prefix match, like ``--call-id``: the terminal shows the first 8 characters."""
@@ -221,7 +225,16 @@ class _Validator:
             settings=self.settings(doc.get("rules", {}), ("rules",)),
             status=self.status(doc.get("status", {}), ("status",)),
             expect=self.expectations(doc.get("expect", []), ("expect",)),
+            tls_keylog=self.keylog(doc.get("tls_keylog")),
         )
+
+    def keylog(self, value: object) -> str | None:
+        """A path relative to the rules file (as a CI job commits the two side by side)."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.fail(("tls_keylog",), f"must be a file name, got {_type_name(value)}")
+        return str(Path(self.name).parent / value)
 
     def seconds(self, value: object, path: KeyPath) -> float | None:
         if value is None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from sipwatch.capture.readers import open_capture
+from sipwatch.capture.tls_keylog import TlsPlaintext
 from sipwatch.check.config import CheckConfig, RulesLookup, load_rules
 from sipwatch.check.engine import RuleEngine
 from sipwatch.check.verdict import CaptureVerdict, error_verdict, exit_code, judge, verdict_lines
@@ -96,7 +97,13 @@ def check_capture(
     except (CaptureFormatError, CaptureReadError) as exc:
         return error_verdict(name, str(exc))
     engine = RuleEngine(config)
-    pipeline = Pipeline(options, source=name)
+    keylog = options.tls_keylog or config.tls_keylog
+    try:
+        tls = TlsPlaintext(path, keylog) if keylog else None
+    except CaptureReadError as exc:
+        source.close()
+        return error_verdict(name, str(exc))
+    pipeline = Pipeline(options, source=name, tls=tls)
     try:
         with source:
             for record in pipeline.run(source):

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Final
+from typing import IO, Final, Protocol
 
 from sipwatch.calls import Call, CallTracker
 from sipwatch.capture.live import LiveCapture, capture_filter
@@ -37,7 +37,7 @@ from sipwatch.capture.types import Frame
 from sipwatch.capture.writer import CaptureWriter
 from sipwatch.errors import LiveCaptureError
 from sipwatch.pipeline import Pipeline, PipelineOptions
-from sipwatch.records import FindingRecord, MessageRecord, Record
+from sipwatch.records import FindingRecord, MessageRecord, Record, Summary
 from sipwatch.render.output import Renderer, silence
 from sipwatch.render.safe import inert
 from sipwatch.render.status import LiveOutput, LiveStatus, StatusDisplay, open_live_output
@@ -160,8 +160,32 @@ def _make_writer(live: LiveOptions) -> CaptureWriter | None:
     return CaptureWriter(live.write, ring_files=live.ring, ring_size_mb=size)
 
 
+class CaptureSource(Protocol):
+    """What the session needs from its source: :class:`LiveCapture`, or ``sipwatch hep``'s
+    :class:`~sipwatch.capture.hep_listen.HepReceiver`."""
+
+    interfaces: list[str]
+
+    def start(self) -> None: ...
+    def get(self, timeout: float) -> list[Frame]: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+    def flush_file(self) -> None: ...
+    def drops(self) -> dict[str, int]: ...
+    def failures(self) -> list[str]: ...
+    def problems(self) -> list[str]: ...
+    def __enter__(self) -> object: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
 class LiveSession:
-    """One run of ``sipwatch live``: the loop between the capture, the pipeline and the output."""
+    """One run of ``sipwatch live``: the loop between the capture, the pipeline and the output.
+
+    ``capture`` replaces the tcpdump capture by another source (``sipwatch hep``), whose name
+    in the summary starts with ``kind``.
+    """
 
     def __init__(
         self,
@@ -172,6 +196,8 @@ class LiveSession:
         flush: Callable[[], None] = lambda: None,
         call_list: Callable[[list[Call]], None] | None = None,
         tracker: CallTracker | None = None,
+        capture: CaptureSource | None = None,
+        kind: str = "live",
     ) -> None:
         self.live = live
         #: The calls followed (``--calls``) and where the calls still open at the stop go.
@@ -184,10 +210,12 @@ class LiveSession:
         self.options = options
         self.renderer = renderer
         self.status = status
-        bpf = capture_filter(live.bpf, sorted(options.filter.ports))
-        self.capture = LiveCapture(live.interfaces, bpf, writer=_make_writer(live))
+        if capture is None:
+            bpf = capture_filter(live.bpf, sorted(options.filter.ports))
+            capture = LiveCapture(live.interfaces, bpf, writer=_make_writer(live))
+        self.capture: CaptureSource = capture
         self.source = ",".join(self.capture.interfaces)
-        self.pipeline = Pipeline(options, source=f"live {self.source}")
+        self.pipeline = Pipeline(options, source=f"{kind} {self.source}")
         self.transfers = TransferTracker()
         self.rate = RateMeter()
         self.shown = 0
@@ -291,6 +319,9 @@ class LiveSession:
                 next_status = now + STATUS_EVERY
         return self.finish()
 
+    def account(self, summary: Summary) -> None:
+        """Add what only this session's source knows to the summary (nothing for tcpdump)."""
+
     def finish(self) -> int:
         """Stop the capture, analyse what was still in flight, print the summary."""
         capture = self.capture
@@ -307,6 +338,7 @@ class LiveSession:
         summary.drops = capture.drops()
         summary.problems.extend(capture.problems())
         summary.problems.extend(failures)
+        self.account(summary)
         self.status.close()
         if self.calls is not None:
             remaining = list(self.calls.calls.values())
@@ -351,6 +383,21 @@ def _call_list(out: IO[str], color: bool | None) -> Callable[[list[Call]], None]
     return show
 
 
+class SessionFactory(Protocol):
+    """Builds the session ``run_live`` drives: :class:`LiveSession`, or another source's."""
+
+    def __call__(
+        self,
+        live: LiveOptions,
+        options: PipelineOptions,
+        renderer: Renderer,
+        status: StatusDisplay,
+        flush: Callable[[], None],
+        call_list: Callable[[list[Call]], None] | None = None,
+        tracker: CallTracker | None = None,
+    ) -> LiveSession: ...
+
+
 def run_live(
     live: LiveOptions,
     options: PipelineOptions,
@@ -358,6 +405,7 @@ def run_live(
     out: IO[str],
     err: IO[str] | None = None,
     color: bool | None = None,
+    make_session: SessionFactory = LiveSession,
 ) -> int:
     """Capture, annotate and render until stopped; return the exit code.
 
@@ -370,7 +418,7 @@ def run_live(
     if output is None:
         output = open_live_output(fmt, out, err, color, live.status_every, live.time_format)
     status = output.status
-    session = LiveSession(
+    session = make_session(
         live, options, output.renderer, status, output.flush, _call_list(out, color), tracker
     )
     # Everything built so far (imports, the knowledge base) lives as long as the process: move

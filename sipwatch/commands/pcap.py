@@ -6,6 +6,7 @@ import dataclasses
 from typing import IO, TypeGuard
 
 from sipwatch.capture.readers import open_capture, probe_capture
+from sipwatch.capture.tls_keylog import TlsPlaintext, check_keylog
 from sipwatch.errors import CaptureReadError
 from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import MalformedRecord, MessageRecord, Record
@@ -42,12 +43,17 @@ def run_pcap(
     summary's problems. A file that is not a capture raises ``CaptureFormatError`` (exit 2).
     """
     check_paths(paths)
+    if options.tls_keylog:
+        check_keylog(options.tls_keylog)
+        if "-" in paths:
+            raise CaptureReadError("--tls-keylog needs capture files: tshark cannot reread stdin")
     renderer = make_renderer(fmt, out, color, time_format=time_format)
     exit_code = 0
     for path in paths:
         with open_capture(path) as source:
             file_options = dataclasses.replace(options, filter=options.filter.fresh())
-            pipeline = Pipeline(file_options, source="stdin" if path == "-" else path)
+            tls = TlsPlaintext(path, options.tls_keylog) if options.tls_keylog else None
+            pipeline = Pipeline(file_options, source="stdin" if path == "-" else path, tls=tls)
             for record in pipeline.run(source):
                 renderer.record(record)
             stats = source.stats

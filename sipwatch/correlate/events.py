@@ -62,6 +62,7 @@ FINDING_KINDS: Final[tuple[str, ...]] = (
     "warning-header",
     "unregistered-option-tag",
     "protocol-violation",
+    "tls-failure",
 )
 
 #: The outcome vocabulary of ``transfer`` findings (DESIGN §3), exactly.

@@ -49,6 +49,7 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
         "user_agent": msg.user_agent,
         "server": msg.server,
         "contact": msg.contact_uri,
+        "agent": record.agent,
     }
 
 
@@ -178,7 +179,8 @@ def message_line(record: MessageRecord) -> str:
         f'"annotation":{"null" if annotation is None else _ENCODE(annotation)},'
         f'"request_uri":{request_uri},"from":{_address_line(msg.header("from"))},'
         f'"to":{_address_line(msg.header("to"))},"user_agent":{_text(msg.user_agent)},'
-        f'"server":{_text(msg.server)},"contact":{_text(msg.contact_uri)}}}'
+        f'"server":{_text(msg.server)},"contact":{_text(msg.contact_uri)},'
+        f'"agent":{_text(record.agent)}}}'
     )
 
 

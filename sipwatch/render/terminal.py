@@ -208,6 +208,8 @@ class TerminalRenderer:
         line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
             line.append(("  (retransmission)", "dim italic"))
+        if record.agent is not None:  # reported over HEP: which capture agent saw it
+            line.append((f"  [agent {inert(record.agent, 40)}]", "dim"))
         if record.context:  # the request a shown response answers: greyed, nothing under it
             self._fitted([(text, "dim") for text, _ in line], width, elidable)
             self._done()
@@ -423,16 +425,19 @@ class TerminalRenderer:
         tls = summary.skipped.get("tls-encrypted", 0)
         if tls:
             streams = summary.notes.get("tls-streams", 0)
-            rows.append(
-                (
-                    "encrypted",
-                    Text(
-                        f"{tls} TLS packets in {streams} streams: SIP over TLS cannot be "
-                        "decoded without the session keys",
-                        style="yellow",
-                    ),
+            if summary.notes.get("tls-decrypted", 0):
+                # Read with a key log: what is left is handshakes, alerts, or sessions the
+                # key log has no secrets for.
+                said = (
+                    f"{tls} TLS packets in {streams} streams carried no SIP the key log "
+                    "decrypted (handshakes, alerts, or sessions it has no keys for)"
                 )
-            )
+            else:
+                said = (
+                    f"{tls} TLS packets in {streams} streams: SIP over TLS cannot be "
+                    "decoded without the session keys (--tls-keylog)"
+                )
+            rows.append(("encrypted", Text(said, style="yellow")))
         rows.extend(
             ("problem", Text(inert(p, _TEXT_LIMIT), style="yellow")) for p in summary.problems
         )
