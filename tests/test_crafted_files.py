@@ -187,3 +187,47 @@ def test_unanswered_call_ids_stay_under_the_stated_peak() -> None:
     extrapolated_mb = (run["baseline_kb"] + per_exchange_kb * Limits().exchanges) / 1024
     assert extrapolated_mb < 300, extrapolated_mb
     assert run["seconds"] < 10, run["seconds"]
+
+
+# -- the same, at full size, as a child process sees it ------------------------------------------
+
+
+def _read_peak(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.read_peak", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_million_interface_descriptions_in_48_kb_of_gzip(tmp_path: Path) -> None:
+    """The fuzzed file itself: 48 KB of gzip holding a million IDBs once peaked at 160 MB."""
+    path = tmp_path / "idbs.pcapng.gz"
+    path.write_bytes(gzip.compress(bf.ng_shb() + bf.ng_idb(1) * 1_000_000, 9))
+    assert path.stat().st_size < 64_000
+    run = _read_peak(path)
+    assert run["counters"] == {"too-many-interfaces": 1_000_000 - pcapng.MAX_INTERFACES}
+    assert run["peak_kb"] - run["baseline_kb"] < 32 * 1024, run  # measured: under 1 MB
+    assert run["seconds"] < 10, run
+
+
+def test_netmon_expanding_past_the_default_cap_is_refused_near_it(tmp_path: Path) -> None:
+    """A NetMon header and then 200 MiB of zeros, in 0.9 MB of gzip: refused once 128 MiB are
+    read (by the check before anything is printed, then again at open), never more held."""
+    header = _netmon(1, 100)[:128]
+    path = tmp_path / "bomb.cap.gz"
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(header)
+        zeros = bytes(1 << 20)
+        for _ in range(200):
+            out.write(zeros)
+    run = _read_peak(path)
+    assert run["error"] is not None and "NetMon file larger than 128 MiB" in run["error"]
+    # Held once: the cap and its growth slack (measured: 136 MB above the 20 MB of imports).
+    assert run["peak_kb"] - run["baseline_kb"] < 170 * 1024, run
+    assert run["seconds"] < 10, run
