@@ -13,17 +13,21 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sipwatch.capture.decode import Decoder
 from sipwatch.capture.sctp import SctpDecoder
 from sipwatch.capture.tcp import TcpReassembler
 from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
+from sipwatch.engine import Engine
 from sipwatch.filters import MessageFilter
 from sipwatch.records import MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.sip.message import Malformed
 from sipwatch.sip.parser import parse_message
+
+if TYPE_CHECKING:
+    from sipwatch.capture.native import NativeDecoder
 
 #: Capture-stage counters (kept in ``notes``) that mean a full table dropped state, and the name
 #: each is reported under in the summary's ``evictions``, beside the correlator's tables, so one
@@ -85,6 +89,8 @@ class PipelineOptions:
     transaction_timeout: float = 32.0
     filter: MessageFilter = field(default_factory=MessageFilter)
     correlate: bool = True
+    #: Which engine reads and decodes (sipwatch.engine); the reference is the default here.
+    engine: Engine = "python"
 
 
 class Pipeline:
@@ -96,7 +102,12 @@ class Pipeline:
         # One table of skip reasons and one of notes for every stage, read by the summary.
         skipped, notes = self.summary.skipped, self.summary.notes
         tcp, sctp = TcpReassembler(skipped, notes), SctpDecoder(skipped, notes)
-        self._decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
+        decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
+        self._decoder: Decoder | NativeDecoder = decoder
+        if self.options.engine == "native":
+            from sipwatch.capture.native import NativeDecoder
+
+            self._decoder = NativeDecoder(decoder)
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
         )

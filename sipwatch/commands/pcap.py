@@ -44,7 +44,7 @@ def run_pcap(
     renderer = make_renderer(fmt, out, color, time_format=time_format)
     exit_code = 0
     for path in paths:
-        with open_capture(path) as source:
+        with open_capture(path, options.engine) as source:
             file_options = dataclasses.replace(options, filter=options.filter.fresh())
             pipeline = Pipeline(file_options, source="stdin" if path == "-" else path)
             for record in pipeline.run(source):
