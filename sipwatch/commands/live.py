@@ -173,7 +173,9 @@ class LiveSession:
         self.renderer = renderer
         self.status = status
         bpf = capture_filter(live.bpf, sorted(options.filter.ports))
-        self.capture = LiveCapture(live.interfaces, bpf, writer=_make_writer(live))
+        self.capture = LiveCapture(
+            live.interfaces, bpf, writer=_make_writer(live), native=options.engine == "native"
+        )
         self.source = ",".join(self.capture.interfaces)
         self.pipeline = Pipeline(options, source=f"live {self.source}")
         self.transfers = TransferTracker()
