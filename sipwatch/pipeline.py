@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -23,7 +23,7 @@ from sipwatch.correlation import Correlation
 from sipwatch.engine import Engine
 from sipwatch.filters import MessageFilter
 from sipwatch.records import MalformedRecord, MessageRecord, Record, Summary
-from sipwatch.sip.message import Malformed
+from sipwatch.sip.message import Malformed, ParseResult
 from sipwatch.sip.parser import parse_message
 
 if TYPE_CHECKING:
@@ -103,11 +103,14 @@ class Pipeline:
         skipped, notes = self.summary.skipped, self.summary.notes
         tcp, sctp = TcpReassembler(skipped, notes), SctpDecoder(skipped, notes)
         decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
+        self._parse: Callable[[bytes], ParseResult] = parse_message
         self._decoder: Decoder | NativeDecoder = decoder
         if self.options.engine == "native":
             from sipwatch.capture.native import NativeDecoder
+            from sipwatch.native_parse import native_parser
 
             self._decoder = NativeDecoder(decoder)
+            self._parse = native_parser()
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
         )
@@ -183,7 +186,7 @@ class Pipeline:
         if known is None:
             known = self._endpoint(segment.dst)
         dst_endpoint, dst = known
-        parsed = parse_message(segment.data)
+        parsed = self._parse(segment.data)
         if summary.first_ts is None:
             summary.first_ts = segment.ts
         summary.last_ts = segment.ts

@@ -338,6 +338,63 @@ def test_mutated_sip_bytes_are_identical(tmp_path: Path, payloads: list[bytes]) 
     assert _run(path, "native", "jsonl", "all", "en") == _run(path, "python", "jsonl", "all", "en")
 
 
+_HEADER_LINES = (
+    b"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1",
+    b"v : SIP/2.0/UDP h;branch=z9hG4bK2",
+    b"CALL-ID:\t abc@x \x0b",
+    b"i: short@x",
+    b"Content-Length: 4",
+    b"l: 2",
+    b"Content-Length: x1",
+    b"CSeq: 7 OPTIONS",
+    b"CSeq: 8 INVITE",
+    b"X-Odd:",
+    b"x-odd: \xc3\xa9",
+    b" folded continuation",
+    b"NoColon",
+    b": no name",
+    b"From: <sip:a@b>;tag=1",
+    b"To: <sip:b@c>",
+    b"Max-Forwards: 70",
+)
+_START_LINES = (
+    b"OPTIONS sip:a@b SIP/2.0", b"INVITE  sip:a@b  SIP/2.0", b"SIP/2.0 200 OK", b"SIP/2.0 180",
+    b"sip/2.0 486 Busy", b"SIP/2.0 099 x", b"OPTIONS sip:a@b sip/2.0", b"BAD(METHOD sip:a SIP/2.0",
+    b"SIP/2.0 2000 Long", b"OPTIONS sip:a\rb SIP/2.0",
+)  # fmt: skip
+
+
+@st.composite
+def _sip_messages(draw: st.DrawFn) -> bytes:
+    end = draw(st.sampled_from((b"\r\n", b"\r\n", b"\n")))
+    lines = [draw(st.sampled_from(_START_LINES))]
+    lines += draw(st.lists(st.sampled_from(_HEADER_LINES), max_size=8))
+    body = draw(st.sampled_from((b"", b"abcd", b"v=0\r\n")))
+    lead = draw(st.sampled_from((b"", b"", b"\r\n")))
+    head = end.join(lines) + end + (end if draw(st.booleans()) or body else b"")
+    return lead + head + body
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.one_of(_sip_messages(), _mutated_sip()))
+def test_the_native_split_parses_as_the_python_parser(data: bytes) -> None:
+    from sipwatch.native_parse import native_parser
+    from sipwatch.sip.parser import parse_message
+
+    native, reference = native_parser()(data), parse_message(data)
+    assert native == reference
+    assert getattr(native, "_cseq", None) == getattr(reference, "_cseq", None)
+
+
+def test_plain_messages_are_split_natively() -> None:
+    from sipwatch.sip.compact import NAME_TABLE
+
+    splitter = CORE.SipSplitter(NAME_TABLE)
+    assert splitter.split(bf.sip_request()) is not None
+    assert splitter.split(bf.SIP_200)[:5] == (True, "", "", 200, "OK")
+    assert splitter.split(b"OPTIONS sip:a SIP/2.0\r\n folded\r\n\r\n") is None
+
+
 # -- generated traffic: sipp calls on loopback, and slices of the benchmark captures -----------
 
 _RECORD = """

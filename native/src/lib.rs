@@ -10,6 +10,7 @@ pub mod addr;
 pub mod decode;
 pub mod detect;
 pub mod reader;
+pub mod sipsplit;
 
 #[cfg(feature = "python")]
 mod python;

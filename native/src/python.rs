@@ -17,6 +17,7 @@ use crate::addr::address_text;
 use crate::decode::{decode, Outcome};
 use crate::detect;
 use crate::reader::{Fact, Input, PcapRecords, PcapngBlocks, RawFrame};
+use crate::sipsplit::split;
 
 create_exception!(
     _core,
@@ -381,6 +382,69 @@ impl Decoder {
     }
 }
 
+/// The start line and header split of plain SIP messages (see `sipsplit`), with header names
+/// spelt and keyed through the Python parser's name table (lower-case name -> (name, key)).
+#[pyclass(module = "sipwatch._core")]
+struct SipSplitter {
+    names: HashMap<String, (Py<PyString>, Py<PyString>)>,
+}
+
+impl SipSplitter {
+    fn split_one<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Some(found) = split(data) else {
+            return Ok(None);
+        };
+        let headers = PyList::empty(py);
+        let index = PyDict::new(py);
+        for (position, (raw_name, value)) in found.headers.iter().enumerate() {
+            let lower = raw_name.to_ascii_lowercase();
+            let (name, key) = match self.names.get(&lower) {
+                Some((name, key)) => (name.bind(py).clone(), key.bind(py).clone()),
+                None => (PyString::new(py, raw_name), PyString::new(py, &lower)),
+            };
+            headers.append((name, PyString::new(py, value)))?;
+            match index.get_item(&key)? {
+                Some(slots) => slots.cast::<PyList>()?.append(position)?,
+                None => index.set_item(key, PyList::new(py, [position])?)?,
+            }
+        }
+        let fields = (
+            found.response,
+            found.method,
+            found.uri,
+            found.status,
+            found.reason,
+            headers,
+            index,
+            found.body_start,
+        );
+        Ok(Some(fields.into_pyobject(py)?))
+    }
+}
+
+#[pymethods]
+impl SipSplitter {
+    #[new]
+    fn new(table: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut names = HashMap::new();
+        for (lower, entry) in table.iter() {
+            let (name, key): (Bound<'_, PyString>, Bound<'_, PyString>) = entry.extract()?;
+            names.insert(lower.extract::<String>()?, (name.unbind(), key.unbind()));
+        }
+        Ok(SipSplitter { names })
+    }
+
+    /// `(response, method, uri, status, reason, headers, index, body_start)`, or None when the
+    /// Python parser must parse the whole message.
+    fn split<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        guarded(|| self.split_one(py, data))
+    }
+}
+
 /// `socket.inet_ntop` text of a 4- or 16-byte address (None for any other length).
 #[pyfunction]
 fn format_address(raw: &[u8]) -> PyResult<Option<String>> {
@@ -408,6 +472,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<Records>()?;
     m.add_class::<Decoder>()?;
+    m.add_class::<SipSplitter>()?;
     m.add_function(wrap_pyfunction!(format_address, m)?)?;
     m.add_function(wrap_pyfunction!(looks_like_sip, m)?)?;
     Ok(())

@@ -26,14 +26,15 @@ if TYPE_CHECKING:
     from sipwatch.capture.readers import CaptureStats, ChunkedInput
 
 
-def _core() -> Any:
+def core_module() -> Any:
+    """The compiled core (the engine was chosen native, so it is there)."""
     core = native_core()
     if core is None:  # callers check the engine first; this is a broken install
         raise NativeCoreError("the native core (sipwatch._core) is not built")
     return core
 
 
-def _failed(what: str, exc: BaseException) -> NativeCoreError:
+def failure(what: str, exc: BaseException) -> NativeCoreError:
     return NativeCoreError(f"native core failed {what}: {exc}; --engine python avoids it")
 
 
@@ -45,11 +46,11 @@ def _reporter(stats: CaptureStats) -> Any:
 
 
 def _frames(records: Any, stats: CaptureStats) -> Iterator[Frame]:
-    core = _core()
+    core = core_module()
     try:
         yield from records
     except core.CorePanic as exc:
-        raise _failed(f"reading record {stats.frames + 1}", exc) from None
+        raise failure(f"reading record {stats.frames + 1}", exc) from None
 
 
 def pcap_records(
@@ -57,7 +58,7 @@ def pcap_records(
 ) -> Iterator[Frame]:
     """The frames of a pcap file whose header :func:`~sipwatch.capture.pcap.read_pcap` read."""
     stats = inp.stats
-    records = _core().Records.pcap(
+    records = core_module().Records.pcap(
         inp.buf[inp.pos :], little, unit, rec_len, snaplen, link,
         inp.more, _reporter(stats), Frame, stats,
     )  # fmt: skip
@@ -67,7 +68,9 @@ def pcap_records(
 def pcapng_blocks(inp: ChunkedInput) -> Iterator[Frame]:
     """The frames of a pcapng file from its first Section Header Block on."""
     stats = inp.stats
-    blocks = _core().Records.pcapng(inp.buf[inp.pos :], inp.more, _reporter(stats), Frame, stats)
+    blocks = core_module().Records.pcapng(
+        inp.buf[inp.pos :], inp.more, _reporter(stats), Frame, stats
+    )
     return _frames(blocks, stats)
 
 
@@ -81,8 +84,8 @@ class NativeDecoder:
 
     def __init__(self, python: Decoder) -> None:
         self._python = python
-        self._core = _core().Decoder(Segment)
-        self._panic = _core().CorePanic
+        self._core = core_module().Decoder(Segment)
+        self._panic = core_module().CorePanic
         self.skipped = python.skipped
         self.notes = python.notes
 
@@ -92,7 +95,7 @@ class NativeDecoder:
                 frame.data, frame.linktype, frame.ts, frame.number
             )
         except self._panic as exc:
-            raise _failed(f"decoding frame {frame.number}", exc) from None
+            raise failure(f"decoding frame {frame.number}", exc) from None
         if segments is None:
             return self._python.feed(frame)
         return segments
