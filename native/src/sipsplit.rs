@@ -3,9 +3,9 @@
 //! Only the common shape is handled here: ASCII header text, CRLF line ends, a CRLF CRLF end of
 //! the header section within the parser's limits, a well-formed start line (RFC 3261 §7.1
 //! Request-Line, §7.2 Status-Line) and `name: value` header lines (§7.3). Anything else (a
-//! folded line, a line without a colon, a bare CR, non-ASCII text that Python decodes with
-//! replacement, an oversized section, a start line Python would reject) returns `None`, and the
-//! Python parser handles the whole message. The body, Content-Length and the mandatory-header
+//! folded line, a line without a colon, a bare CR or another control character, non-ASCII
+//! text that Python decodes with replacement, an oversized section, a start line Python would
+//! reject) returns `None`, and the Python parser handles the whole message. The body, Content-Length and the mandatory-header
 //! checks stay in Python for both engines.
 
 /// Header sections this long may break the parser's limits: left to Python.
@@ -46,6 +46,16 @@ fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
+/// Control characters other than HTAB and the CR of a CRLF: never in a plain message, and the
+/// Python parser's business wherever they are.
+fn has_controls(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &b)| {
+        let crlf = b == b'\r' && bytes.get(at + 1) == Some(&b'\n');
+        (b < 0x20 && b != b'\t' && b != b'\n' && !crlf) || b == 0x7f
+    })
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -69,6 +79,9 @@ pub fn split(data: &[u8]) -> Option<Split<'_>> {
     let text = std::str::from_utf8(&data[..text_end])
         .ok()
         .filter(|t| t.is_ascii())?;
+    if has_controls(text) {
+        return None;
+    }
     let mut lines = text.split('\n');
     let first = lines.next()?;
     let first = first.strip_suffix('\r').unwrap_or(first);
@@ -125,7 +138,7 @@ mod tests {
     #[test]
     fn a_request_and_a_response() {
         let msg =
-            b"INVITE sip:b@x SIP/2.0\r\nVia : SIP/2.0/UDP h;branch=z\r\ni:\t abc \x0b\r\n\r\nbody";
+            b"INVITE sip:b@x SIP/2.0\r\nVia : SIP/2.0/UDP h;branch=z\r\ni:\t abc \t\r\n\r\nbody";
         let got = split(msg).unwrap();
         assert_eq!(
             (got.method, got.uri, got.response),
@@ -158,6 +171,8 @@ mod tests {
             b"OPT(ONS sip:a SIP/2.0\r\n\r\n",
             b"OPTIONS sip:a\rX SIP/2.0\r\n\r\n",
             b"OPTIONS sip:a SIP/2.0\r\n",
+            b"OPTIONS sip:a SIP/2.0\r\nA: b\x0b\r\n\r\n",
+            b"SIP/2.0 200 O\x01K\r\n\r\n",
         ] {
             assert_eq!(split(msg), None, "{:?}", String::from_utf8_lossy(msg));
         }
