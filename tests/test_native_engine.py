@@ -500,3 +500,50 @@ def test_version_names_the_engine() -> None:
 
 def test_options_default_to_the_reference_engine() -> None:
     assert dataclasses.replace(PipelineOptions()).engine == "python"
+
+
+def test_check_gives_the_same_verdicts_with_both_engines() -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from sipwatch.cli import app
+
+    def verdicts(engine: str) -> tuple[int, list[str]]:
+        args = [
+            "check",
+            str(REPO / "captures"),
+            "--rules",
+            str(REPO / "captures" / "sipwatch.toml"),
+        ]
+        result = CliRunner().invoke(app, [*args, "--format", "jsonl", "--engine", engine])
+        lines = [
+            re.sub(r'"duration":[0-9.e-]+', '"duration":0', line)
+            for line in result.stdout.splitlines()
+        ]
+        return result.exit_code, lines
+
+    reference = verdicts("python")
+    assert reference[0] == 0 and len(reference[1]) > len(BUNDLED)
+    assert verdicts("native") == reference
+
+
+def test_native_asked_for_without_the_core_is_one_note_then_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from sipwatch import engine
+    from sipwatch.cli import app
+
+    capture = str(REPO / "captures" / "auth-challenge.pcap")
+    monkeypatch.setattr(engine, "native_core", lambda: None)
+    result = CliRunner().invoke(app, ["pcap", "--engine", "native", "--format", "jsonl", capture])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "note: the native core (sipwatch._core) is not built: scripts/setup.sh builds it with "
+        "cargo; using the pure-Python engine\n"
+    )
+    assert result.stdout == _run(Path(capture), "python", "jsonl", "problems", "en")
+    default = CliRunner().invoke(app, ["pcap", "--format", "jsonl", capture])
+    assert (default.stderr, default.stdout) == ("", result.stdout)
