@@ -45,7 +45,7 @@ MODES = (("jsonl", "problems", "en"), ("text", "problems", "en"), ("text", "all"
 def _run(path: Path, engine: str, fmt: str, explain: str, lang: str) -> str:
     """One engine's whole output for one capture (or its one-line error)."""
     out = io.StringIO()
-    options = PipelineOptions(engine=engine, explain=explain, lang=lang)  # type: ignore[arg-type]
+    options = PipelineOptions(engine=engine, explain=explain, lang=lang)
     try:
         run_pcap([str(path)], options, fmt, out, color=False)
     except SipwatchError as exc:
