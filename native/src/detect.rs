@@ -15,14 +15,15 @@ fn is_token(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&byte)
 }
 
-/// A Request-URI byte as the detector reads it: no controls, no space, no DEL.
+/// A Request-URI byte as the detector reads it: anything but a space or a line end. A control
+/// character breaks RFC 3261 §25.1, but the line is still SIP: the parser reports it malformed.
 fn is_uri(byte: u8) -> bool {
-    byte > 0x20 && byte != 0x7f
+    !matches!(byte, b' ' | b'\r' | b'\n')
 }
 
-/// RFC 3261 §25.1 Reason-Phrase as the detector reads it: no controls except HTAB, no DEL.
+/// A Reason-Phrase byte as the detector reads it: anything but a line end (as for the URI).
 fn is_reason(byte: u8) -> bool {
-    byte == b'\t' || (byte >= 0x20 && byte != 0x7f)
+    !matches!(byte, b'\r' | b'\n')
 }
 
 fn is_line_end(byte: Option<&u8>) -> bool {
@@ -90,7 +91,9 @@ mod tests {
         assert!(!looks_like_sip(b""));
         assert!(!looks_like_sip(b"GET / HTTP/1.1\r\n"));
         assert!(!looks_like_sip(b"SIP/2.0 20 OK\r\n"));
-        assert!(!looks_like_sip(b"SIP/2.0 200 O\x00K\r\n"));
+        // Control characters are the parser's to report: still SIP here.
+        assert!(looks_like_sip(b"SIP/2.0 200 O\x00K\r\n"));
+        assert!(looks_like_sip(b"INVITE sip:\x1b[2J SIP/2.0\r\n"));
         // A status prefix that is not a status line is not tried as a request.
         assert!(!looks_like_sip(b"SIP/2.0 abc sip:x SIP/2.0\r\n"));
         assert!(!looks_like_sip(b"INVITE  sip:a SIP/2.0\r\n"));

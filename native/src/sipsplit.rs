@@ -114,7 +114,10 @@ pub fn split(data: &[u8]) -> Option<Split<'_>> {
         let (method, rest) = first.split_once(' ')?;
         let (uri, version) = rest.rsplit_once(' ')?;
         let uri = uri.trim_matches(' ');
-        if version != "SIP/2.0" || !is_token(method) || uri.is_empty() || uri.contains(' ') {
+        // RFC 3261 §25.1: no control character in a Request-URI, HTAB included (the Python
+        // parser reports it malformed).
+        if version != "SIP/2.0" || !is_token(method) || uri.is_empty() || uri.contains([' ', '\t'])
+        {
             return None;
         }
         (split.method, split.uri) = (method, uri);
@@ -173,6 +176,7 @@ mod tests {
             b"OPTIONS sip:a SIP/2.0\r\n",
             b"OPTIONS sip:a SIP/2.0\r\nA: b\x0b\r\n\r\n",
             b"SIP/2.0 200 O\x01K\r\n\r\n",
+            b"OPTIONS sip:a\tb SIP/2.0\r\n\r\n",
         ] {
             assert_eq!(split(msg), None, "{:?}", String::from_utf8_lossy(msg));
         }
