@@ -250,6 +250,19 @@ def test_damaged_files_give_the_same_problem_lines(tmp_path: Path, damage: str) 
         assert _run(path, "native", "jsonl", "problems", "en") == reference, name
 
 
+def test_interfaces_beyond_the_cap_are_refused_alike(tmp_path: Path) -> None:
+    from sipwatch.capture import pcapng
+
+    count = pcapng.MAX_INTERFACES + 3
+    frame = bytes(bf.ether(bf.udp4(_SIP)))
+    idbs = b"".join(bf.ng_idb(1, snaplen=1000 + n % 7) for n in range(count))
+    path = tmp_path / "idbs.pcapng"
+    path.write_bytes(bf.ng_shb() + idbs + bf.ng_epb(0, 1, frame) + bf.ng_epb(count - 1, 2, frame))
+    reference = _run(path, "python", "jsonl", "problems", "en")
+    assert "more than 65536 interfaces in one section" in reference
+    assert _run(path, "native", "jsonl", "problems", "en") == reference
+
+
 # -- hypothesis: mutated captures through both engines -----------------------------------------
 
 _SEED_PCAP = bf.pcap_bytes(

@@ -134,6 +134,9 @@ fn fact_args<'py>(py: Python<'py>, fact: &Fact) -> PyResult<(&'static str, Bound
         Fact::CaplenExceedsBlock { record, caplen } => {
             ("caplen-exceeds-block", (record, caplen).into_pyobject(py)?)
         }
+        Fact::TooManyInterfaces { after, limit } => {
+            ("too-many-interfaces", (after, limit).into_pyobject(py)?)
+        }
         Fact::UnknownInterface { record, iface } => {
             ("unknown-interface", (record, iface).into_pyobject(py)?)
         }

@@ -65,6 +65,8 @@ pub enum Fact {
     CaplenExceedsBlock { record: u64, caplen: u32 },
     /// pcapng: a packet on an interface no IDB declared.
     UnknownInterface { record: u64, iface: u32 },
+    /// pcapng: an IDB beyond [`MAX_INTERFACES`] in one section, refused.
+    TooManyInterfaces { after: u64, limit: usize },
 }
 
 impl Fact {
@@ -100,6 +102,8 @@ pub struct RawFrame {
 pub const MAX_RECORD: u32 = 16 << 20;
 /// pcapng: a block claiming more than this is corrupt.
 pub const MAX_BLOCK: u32 = 64 << 20;
+/// pcapng: interfaces one section may declare (a crafted file can hold millions of IDBs).
+pub const MAX_INTERFACES: usize = 65_536;
 
 /// The buffer and the record counters both formats keep.
 struct Buffer {
@@ -558,8 +562,15 @@ impl PcapngBlocks {
                 ),
                 _ => {
                     if btype == IDB && blen >= 20 {
-                        let interface = self.parse_idb(pos, blen as usize);
-                        self.interfaces.push(interface);
+                        if self.interfaces.len() < MAX_INTERFACES {
+                            let interface = self.parse_idb(pos, blen as usize);
+                            self.interfaces.push(interface);
+                        } else {
+                            facts.push(Fact::TooManyInterfaces {
+                                after: number,
+                                limit: MAX_INTERFACES,
+                            });
+                        }
                     } else if btype == SHB {
                         self.interfaces.clear();
                     }

@@ -218,11 +218,7 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
                     described = _parse_idb(buf, pos, blen, order)
                     interfaces.append(distinct.setdefault(described, described))
                 else:
-                    stats.count(
-                        "too-many-interfaces",
-                        f"after record {number}: more than {MAX_INTERFACES} interfaces in one "
-                        "section; the further ones are refused and their packets skipped",
-                    )
+                    facts.too_many_interfaces(stats, number, MAX_INTERFACES)
             elif btype == _SHB:
                 interfaces = []
                 distinct = {}

@@ -110,6 +110,14 @@ def unknown_interface(stats: CaptureStats, record: int, iface: int) -> None:
     )
 
 
+def too_many_interfaces(stats: CaptureStats, after: int, limit: int) -> None:
+    stats.count(
+        "too-many-interfaces",
+        f"after record {after}: more than {limit} interfaces in one "
+        "section; the further ones are refused and their packets skipped",
+    )
+
+
 #: The native core names each fact by kind; the function that words it.
 BY_KIND: Final[dict[str, Callable[..., Any]]] = {
     "cut-header": cut_header,
@@ -125,4 +133,5 @@ BY_KIND: Final[dict[str, Callable[..., Any]]] = {
     "short-packet-block": short_packet_block,
     "caplen-exceeds-block": caplen_exceeds_block,
     "unknown-interface": unknown_interface,
+    "too-many-interfaces": too_many_interfaces,
 }
