@@ -5,6 +5,8 @@
 #                             Debian packages the real-traffic tests use: tshark (decode oracle),
 #                             tcpdump (live capture engine), sip-tester (sipp), kamailio and
 #                             sngrep (HEP senders).
+# Where cargo is installed, the native core (native/, the extension sipwatch._core) is built too;
+# without it sipwatch runs on its pure-Python engine, with the same output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +37,16 @@ if [ "$want_test" = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[test]"
 else
     .venv/bin/python -m pip install -q -e .
+fi
+
+# The native core: a release build of native/ copied in as sipwatch/_core.abi3.so (gitignored),
+# where an editable install imports it and a wheel build picks it up (hatch artifacts).
+if command -v cargo >/dev/null; then
+    PYO3_PYTHON="$PWD/.venv/bin/python" cargo build -q --release --locked --features python \
+        --manifest-path native/Cargo.toml
+    cp native/target/release/lib_core.so sipwatch/_core.abi3.so.tmp
+    mv -f sipwatch/_core.abi3.so.tmp sipwatch/_core.abi3.so
+else
+    rm -f sipwatch/_core.abi3.so
+    echo "note: cargo not found: using the pure-Python engine"
 fi

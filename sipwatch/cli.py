@@ -40,6 +40,7 @@ from sipwatch.render.output import guard_output, silence
 from sipwatch.render.safe import inert
 
 if TYPE_CHECKING:
+    from sipwatch.engine import Engine
     from sipwatch.pipeline import PipelineOptions
 
 #: Operator error -> exit code. The first class the error is an instance of wins, so list
@@ -362,6 +363,32 @@ ColorOption = Annotated[
 ]
 
 
+class EngineName(enum.StrEnum):
+    python = "python"
+    native = "native"
+
+
+EngineOption = Annotated[
+    EngineName | None,
+    typer.Option(
+        "--engine",
+        help="python (the reference) or native (the compiled core; the default when built). "
+        "Both print the same; see sipwatch --version.",
+        show_default=False,
+    ),
+]
+
+
+def chosen_engine(requested: EngineName | None) -> Engine:
+    """The engine to run (sipwatch.engine); the one-line note when native is missing."""
+    from sipwatch.engine import select_engine
+
+    choice = select_engine(requested.value if requested is not None else None)
+    if choice.note:
+        sys.stderr.write(choice.note + "\n")
+    return choice.engine
+
+
 def pipeline_options(
     lang: Lang,
     explain: Explain,
@@ -371,6 +398,7 @@ def pipeline_options(
     status: str | None,
     port: list[int] | None,
     with_requests: bool = False,
+    engine: EngineName | None = None,
 ) -> PipelineOptions:
     """The options every capture-reading command shares, as one value for the pipeline.
 
@@ -396,6 +424,7 @@ def pipeline_options(
         explain=explain.value,
         notify_timeout=notify_timeout,
         filter=message_filter,
+        engine=chosen_engine(engine),
     )
 
 
@@ -417,6 +446,7 @@ class StreamOptions:
     notify_timeout: NotifyTimeoutOption = 32.0
     time: TimeOption = TimeFormat.abs
     color: ColorOption = None
+    engine: EngineOption = None
 
     def pipeline(self) -> PipelineOptions:
         """The pipeline's options; raises an operator error for a bad filter (e.g. --status)."""
@@ -429,6 +459,7 @@ class StreamOptions:
             self.status,
             self.port,
             with_requests=self.fmt == StreamFormat.text,
+            engine=self.engine,
         )
 
 
@@ -890,13 +921,16 @@ def check(
     notify_timeout: NotifyTimeoutOption = 32.0,
     color: ColorOption = None,
     tls_keylog: TlsKeylogOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Check captures against rules for CI: exit 0 if all hold, 1 if one failed, 2 on errors."""
 
     from sipwatch.commands.check import run_check
 
     with operator_errors():
-        options = pipeline_options(lang, Explain.problems, notify_timeout, None, None, None, None)
+        options = pipeline_options(
+            lang, Explain.problems, notify_timeout, None, None, None, None, engine=engine
+        )
         if tls_keylog is not None:
             from sipwatch.capture.tls_keylog import check_keylog
 

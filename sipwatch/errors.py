@@ -39,3 +39,7 @@ class RulesError(SipwatchError):
 
 class LiveCaptureError(SipwatchError):
     """Live capture could not start: no interface, no permission, engine missing."""
+
+
+class NativeCoreError(SipwatchError):
+    """The native core failed (a caught Rust panic): a bug, reported with a way around it."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sipwatch.capture.decode import Decoder
 from sipwatch.capture.sctp import SctpDecoder
@@ -21,11 +21,15 @@ from sipwatch.capture.tcp import TcpReassembler
 from sipwatch.capture.tls_keylog import TlsPlaintext
 from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
+from sipwatch.engine import Engine
 from sipwatch.filters import MessageFilter
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
-from sipwatch.sip.message import Malformed
+from sipwatch.sip.message import Malformed, ParseResult
 from sipwatch.sip.parser import parse_message
 from sipwatch.tls_findings import tls_failure_data
+
+if TYPE_CHECKING:
+    from sipwatch.capture.native import NativeDecoder
 
 #: Capture-stage counters (kept in ``notes``) that mean a full table dropped state, and the name
 #: each is reported under in the summary's ``evictions``, beside the correlator's tables, so one
@@ -89,6 +93,8 @@ class PipelineOptions:
     correlate: bool = True
     #: ``--tls-keylog``: decrypt SIP over TLS in capture files with this key log (via tshark).
     tls_keylog: str | None = None
+    #: Which engine reads and decodes (sipwatch.engine); the reference is the default here.
+    engine: Engine = "python"
 
 
 class Pipeline:
@@ -109,7 +115,15 @@ class Pipeline:
         skipped, notes = self.summary.skipped, self.summary.notes
         tcp, sctp = TcpReassembler(skipped, notes), SctpDecoder(skipped, notes)
         self._tls_watch = tcp.tls_watch
-        self._decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
+        decoder = Decoder(tcp, sctp, skipped=skipped, notes=notes)
+        self._parse: Callable[[bytes], ParseResult] = parse_message
+        self._decoder: Decoder | NativeDecoder = decoder
+        if self.options.engine == "native":
+            from sipwatch.capture.native import NativeDecoder
+            from sipwatch.native_parse import native_parser
+
+            self._decoder = NativeDecoder(decoder)
+            self._parse = native_parser()
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
         )
@@ -232,7 +246,7 @@ class Pipeline:
         if known is None:
             known = self._endpoint(segment.dst)
         dst_endpoint, dst = known
-        parsed = parse_message(segment.data)
+        parsed = self._parse(segment.data)
         if summary.first_ts is None:
             summary.first_ts = segment.ts
         summary.last_ts = segment.ts

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from sipwatch import __version__
 from sipwatch.cli import app
 from sipwatch.commands.about import engine_line
+from sipwatch.engine import describe_engine
 from sipwatch.render.output import resolve_color
 from tests.conftest import CAPTURES
 
@@ -96,7 +97,8 @@ def test_version_names_sipwatch_engine_python_and_tools() -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == f"sipwatch {__version__}"
-    assert lines[1] == engine_line() == "engine: python (pure Python)"
+    assert lines[1] == engine_line() == describe_engine()
+    assert lines[1].startswith(("engine: native (", "engine: python ("))
     assert lines[2].startswith(f"python: {sys.version_info.major}.{sys.version_info.minor}.")
     for name, line in zip(("tshark", "tcpdump"), lines[3:], strict=True):
         path = shutil.which(name)

@@ -77,3 +77,14 @@ def test_wheel_carries_the_knowledge_base_and_runs_on_its_own(tmp_path: Path) ->
         cwd=tmp_path,
     ).stdout.strip()
     assert located == str(Path(site) / "sipwatch" / "_knowledge")
+    # The native core, when this checkout has it built, is in the wheel and runs from there.
+    core = REPO / "sipwatch" / "_core.abi3.so"
+    assert ("sipwatch/_core.abi3.so" in names) == core.exists()
+    engine = subprocess.run(
+        [str(python), "-c", "from sipwatch.cli import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.splitlines()[1]
+    assert engine.startswith("engine: native" if core.exists() else "engine: python")

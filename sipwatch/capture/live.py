@@ -147,7 +147,9 @@ class LiveCapture:
         queue_limit: int = QUEUE_LIMIT,
         buffer_kib: int = BUFFER_KIB,
         stats_every: float = STATS_EVERY,
+        native: bool = False,
     ) -> None:
+        """``native``: tcpdump's output is read by the native core (sipwatch.engine)."""
         if not interfaces:
             raise LiveCaptureError("name an interface to capture on (see: sipwatch interfaces)")
         self.interfaces = list(dict.fromkeys(interfaces))
@@ -157,6 +159,7 @@ class LiveCapture:
         self._shared = _Shared(writer, self.queue)
         self._buffer_kib = buffer_kib
         self._stats_every = stats_every
+        self._native = native
         self._next_stats = 0.0
         self.streams: list[TcpdumpStream] = []
         self.started = False
@@ -182,7 +185,9 @@ class LiveCapture:
 
     def _start_streams(self, tcpdump: str) -> None:
         for index, name in enumerate(self.interfaces):
-            stream = TcpdumpStream(tcpdump, name, self.bpf, index, self._shared, self._buffer_kib)
+            stream = TcpdumpStream(
+                tcpdump, name, self.bpf, index, self._shared, self._buffer_kib, native=self._native
+            )
             self.streams.append(stream)
             stream.spawn()
         deadline = time.monotonic() + START_TIMEOUT

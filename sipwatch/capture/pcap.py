@@ -16,6 +16,7 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
+from sipwatch.capture import reader_facts as facts
 from sipwatch.capture.linktypes import DECODED_LINKTYPES, linktype_name
 from sipwatch.capture.types import Frame
 from sipwatch.errors import CaptureFormatError
@@ -39,8 +40,11 @@ _FILE_HEADER_LEN: Final = 24
 MAX_RECORD: Final = 16 << 20
 
 
-def read_pcap(inp: ChunkedInput) -> Iterator[Frame]:
-    """Parse the file header now (so a broken one fails at open) and return the frame iterator."""
+def read_pcap(inp: ChunkedInput, *, native: bool = False) -> Iterator[Frame]:
+    """Parse the file header now (so a broken one fails at open) and return the frame iterator.
+
+    ``native``: the records are read by the native core (:mod:`sipwatch.capture.native`).
+    """
     stats = inp.stats
     if not inp.need(_FILE_HEADER_LEN):
         raise CaptureFormatError(f"{stats.name}: pcap file header cut short (file too small)")
@@ -58,6 +62,12 @@ def read_pcap(inp: ChunkedInput) -> Iterator[Frame]:
         raise CaptureFormatError(
             f"{stats.name}: unreadable: its link type {linktype_name(link)} is not one sipwatch "
             "decodes (Ethernet, Linux cooked, raw IP, loopback, PPP)"
+        )
+    if native:
+        from sipwatch.capture.native import pcap_records
+
+        return pcap_records(
+            inp, little=order == "<", unit=unit, rec_len=rec_len, snaplen=snaplen, link=link
         )
     return _records(
         inp,
@@ -86,11 +96,7 @@ def _records(
             chunk = inp.more()
             if not chunk:
                 if size > pos:
-                    stats.truncated = True
-                    stats.problem(
-                        f"capture cut in the middle of record {number + 1} "
-                        f"(record header, {size - pos} of {rec_len} bytes)"
-                    )
+                    facts.cut_header(stats, number + 1, size - pos, rec_len)
                 break
             buf = buf[pos:] + chunk
             pos = 0
@@ -99,19 +105,11 @@ def _records(
         end = pos + rec_len + incl
         if end > size:
             if incl > MAX_RECORD:
-                stats.truncated = True
-                stats.problem(
-                    f"record {number + 1} claims {incl} captured bytes: corrupt record header, "
-                    "rest of the capture skipped"
-                )
+                facts.corrupt_length(stats, number + 1, incl)
                 break
             chunk = inp.more(end - size)
             if not chunk:
-                stats.truncated = True
-                stats.problem(
-                    f"capture cut in the middle of record {number + 1} "
-                    f"({size - pos - rec_len} of {incl} bytes)"
-                )
+                facts.cut_record(stats, number + 1, size - pos - rec_len, incl)
                 break
             buf = buf[pos:] + chunk
             pos = 0
@@ -119,10 +117,7 @@ def _records(
         number += 1
         ts = sec + frac * unit
         if incl > snaplen:
-            stats.count(
-                "longer-than-snaplen",
-                f"record {number} holds {incl} bytes, more than the snapshot length {snaplen}",
-            )
+            facts.longer_than_snaplen(stats, number, incl, snaplen)
         if ts < last_ts:
             stats.time_went_back(number, ts, last_ts, before_last)
         before_last, last_ts = last_ts, ts

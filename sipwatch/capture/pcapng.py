@@ -19,6 +19,7 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
+from sipwatch.capture import reader_facts as facts
 from sipwatch.capture.types import Frame
 from sipwatch.errors import CaptureFormatError
 
@@ -61,8 +62,11 @@ Interface = tuple[int, float, float, int]
 MAX_INTERFACES: Final = 65_536
 
 
-def read_pcapng(inp: ChunkedInput) -> Iterator[Frame]:
-    """Check the first Section Header Block now (so garbage fails at open) and return frames."""
+def read_pcapng(inp: ChunkedInput, *, native: bool = False) -> Iterator[Frame]:
+    """Check the first Section Header Block now (so garbage fails at open) and return frames.
+
+    ``native``: the blocks are read by the native core (:mod:`sipwatch.capture.native`).
+    """
     stats = inp.stats
     if not inp.need(12):
         raise CaptureFormatError(f"{stats.name}: pcapng section header cut short (file too small)")
@@ -72,6 +76,10 @@ def read_pcapng(inp: ChunkedInput) -> Iterator[Frame]:
             f"{stats.name}: not a capture file: pcapng section header with unknown byte-order "
             f"magic {bom.hex()}"
         )
+    if native:
+        from sipwatch.capture.native import pcapng_blocks
+
+        return pcapng_blocks(inp)
     return _blocks(inp)
 
 
@@ -147,11 +155,7 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
             chunk = inp.more()
             if not chunk:
                 if size > pos:
-                    stats.truncated = True
-                    stats.problem(
-                        f"capture cut in the middle of a block after record {number} "
-                        f"({size - pos} bytes left)"
-                    )
+                    facts.cut_block(stats, number, size - pos)
                 break
             buf = buf[pos:] + chunk
             pos = 0
@@ -169,49 +173,29 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
                 hdr, epb, opb = _BE_HDR.unpack_from, _BE_EPB.unpack_from, _BE_OPB.unpack_from
                 epb_head = _BE_EPB_HEAD.unpack_from
             else:
-                stats.truncated = True
-                stats.problem(
-                    f"section header after record {number} has an unknown byte-order magic "
-                    f"{bom.hex()}: rest of the capture skipped"
-                )
+                facts.bad_byte_order(stats, number, bom)
                 break
             trailer = struct.Struct(order + "I").unpack_from
             btype, blen = hdr(buf, pos)
         if blen < 12 or blen & 3 or blen > MAX_BLOCK:
-            stats.truncated = True
-            stats.problem(
-                f"bad block length {blen} (block type {btype:#x}) after record {number}: "
-                "rest of the capture skipped"
-            )
+            facts.bad_block_length(stats, number, btype, blen)
             break
         end = pos + blen
         if end > size:
             chunk = inp.more(end - size)
             if not chunk:
-                stats.truncated = True
-                stats.problem(
-                    f"capture cut in the middle of record {number + 1} "
-                    f"(block type {btype:#x}, {size - pos} of {blen} bytes)"
-                )
+                facts.cut_block_body(stats, number + 1, btype, size - pos, blen)
                 break
             buf = buf[pos:] + chunk
             pos = 0
             continue
         if trailer(buf, end - 4)[0] != blen:
-            stats.truncated = True
-            stats.problem(
-                f"block after record {number} (type {btype:#x}): trailing length "
-                f"{trailer(buf, end - 4)[0]} differs from {blen}: rest of the capture skipped"
-            )
+            facts.bad_trailer(stats, number, btype, trailer(buf, end - 4)[0], blen)
             break
         if btype in (_EPB, _OPB, _SPB) and blen < (16 if btype == _SPB else 32):
             # §4.3/§4.4: an EPB or OPB needs 32 bytes for its fixed fields, an SPB 16; a
             # shorter one cannot hold them (reading them would run into the next block).
-            stats.count(
-                "bad-packet-length",
-                f"record {number + 1}: block of {blen} bytes is too short for its type "
-                f"{btype:#x}; skipped",
-            )
+            facts.short_packet_block(stats, number + 1, btype, blen)
             pos = end
             continue
         if btype == _EPB:
@@ -234,28 +218,18 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
                     described = _parse_idb(buf, pos, blen, order)
                     interfaces.append(distinct.setdefault(described, described))
                 else:
-                    stats.count(
-                        "too-many-interfaces",
-                        f"after record {number}: more than {MAX_INTERFACES} interfaces in one "
-                        "section; the further ones are refused and their packets skipped",
-                    )
+                    facts.too_many_interfaces(stats, number, MAX_INTERFACES)
             elif btype == _SHB:
                 interfaces = []
                 distinct = {}
             pos = end
             continue
         if start + caplen > end - 4:
-            stats.count(
-                "bad-packet-length",
-                f"record {number + 1}: captured length {caplen} exceeds its block; skipped",
-            )
+            facts.caplen_exceeds_block(stats, number + 1, caplen)
             pos = end
             continue
         if iface >= len(interfaces):
-            stats.count(
-                "unknown-interface",
-                f"record {number + 1} refers to interface {iface}, not declared; skipped",
-            )
+            facts.unknown_interface(stats, number + 1, iface)
             pos = end
             continue
         link, units, offset, snaplen = interfaces[iface]
@@ -282,9 +256,6 @@ def _oddities(
 ) -> None:
     """Count the per-record oddities that do not stop reading."""
     if caplen > snaplen:
-        stats.count(
-            "longer-than-snaplen",
-            f"record {number} holds {caplen} bytes, more than the snapshot length {snaplen}",
-        )
+        facts.longer_than_snaplen(stats, number, caplen, snaplen)
     if ts < last_ts:
         stats.time_went_back(number, ts, last_ts, before_last)

@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from sipwatch.capture import netmon, pcap, pcapng
 from sipwatch.capture.types import Frame
+from sipwatch.engine import Engine
 from sipwatch.errors import CaptureFormatError, CaptureReadError
 
 #: Bytes asked for per read. Large enough that reading costs nothing per frame; a pipe returns
@@ -268,17 +269,18 @@ def _first_bytes(read: Callable[[int], bytes], name: str, want: int) -> bytes:
     return b"".join(parts)
 
 
-def open_capture(path: str | os.PathLike[str]) -> CaptureSource:
+def open_capture(path: str | os.PathLike[str], engine: Engine = "python") -> CaptureSource:
     """Open a pcap, pcapng or NetMon capture (optionally gzip-compressed); ``"-"`` is stdin.
 
     Raises CaptureReadError when the file cannot be opened or read, CaptureFormatError when it
     is empty or not a capture format sipwatch knows. The file header is parsed here, so those
-    errors happen at open time, before any frame is asked for.
+    errors happen at open time, before any frame is asked for. With ``engine="native"`` the
+    native core reads pcap and pcapng records (NetMon is always read in Python).
     """
     name, read, raw = _open_raw(path)
     closer: Callable[[], None] = raw.close if raw is not None else (lambda: None)
     try:
-        return _sniff(name, read, closer)
+        return _sniff(name, read, closer, engine == "native")
     except BaseException:
         closer()
         raise
@@ -308,7 +310,9 @@ def probe_capture(path: str | os.PathLike[str]) -> None:
         raw.close()
 
 
-def _sniff(name: str, read: Callable[[int], bytes], closer: Callable[[], None]) -> CaptureSource:
+def _sniff(
+    name: str, read: Callable[[int], bytes], closer: Callable[[], None], native: bool = False
+) -> CaptureSource:
     stats = CaptureStats(name=name)
     head = _first_bytes(read, name, 4)
     if not head:
@@ -331,10 +335,10 @@ def _sniff(name: str, read: Callable[[int], bytes], closer: Callable[[], None]) 
     frames: Iterator[Frame]
     if magic in pcap.MAGICS:
         stats.format = "pcap"
-        frames = pcap.read_pcap(inp)
+        frames = pcap.read_pcap(inp, native=native)
     elif magic == pcapng.SHB_MAGIC:
         stats.format = "pcapng"
-        frames = pcapng.read_pcapng(inp)
+        frames = pcapng.read_pcapng(inp, native=native)
     elif magic in netmon.MAGICS:
         frames = netmon.read_netmon(inp)
     else:

@@ -36,7 +36,12 @@ from sipwatch.capture import pcap
 from sipwatch.capture.readers import CHUNK, CaptureStats, ChunkedInput
 from sipwatch.capture.types import Frame
 from sipwatch.capture.writer import WriterInterface
-from sipwatch.errors import CaptureFormatError, CaptureReadError, LiveCaptureError
+from sipwatch.errors import (
+    CaptureFormatError,
+    CaptureReadError,
+    LiveCaptureError,
+    NativeCoreError,
+)
 
 #: Everything SIP can travel in (UDP, TCP, SCTP), plus IPv4 fragments that are not the first
 #: (they carry no transport header), plus all IPv6 (fragments hide behind extension headers).
@@ -142,8 +147,18 @@ class TcpdumpStream:
     """One tcpdump process on one interface, with its stdout reader and stderr watcher."""
 
     def __init__(
-        self, tcpdump: str, interface: str, bpf: str, index: int, sink: FrameSink, buffer_kib: int
+        self,
+        tcpdump: str,
+        interface: str,
+        bpf: str,
+        index: int,
+        sink: FrameSink,
+        buffer_kib: int,
+        *,
+        native: bool = False,
     ) -> None:
+        """``native``: the pcap records tcpdump writes are read by the native core."""
+        self.native = native
         self.interface = interface
         self.bpf = bpf
         self.index = index
@@ -271,7 +286,7 @@ class TcpdumpStream:
             if len(head) < _PCAP_HEADER_LEN or head[:4] not in pcap.MAGICS:
                 raise CaptureFormatError("tcpdump wrote no pcap header")
             linktype, snaplen = pcap_header_info(head)
-            frames = pcap.read_pcap(ChunkedInput(read, self.stats, head))
+            frames = pcap.read_pcap(ChunkedInput(read, self.stats, head), native=self.native)
         except (CaptureFormatError, CaptureReadError) as exc:
             self.error = str(exc)
             self.ready.set()
@@ -287,7 +302,7 @@ class TcpdumpStream:
                 self._pending.append(frame)
                 if len(self._pending) >= BATCH:
                     self._flush()
-        except CaptureReadError as exc:
+        except (CaptureReadError, NativeCoreError) as exc:
             self.error = str(exc)
         finally:
             self._flush()

@@ -24,8 +24,10 @@ _PROBE_SECONDS: Final = 5.0
 
 
 def engine_line() -> str:
-    """The engine that decodes, parses and correlates: today always the pure-Python one."""
-    return "engine: python (pure Python)"
+    """The engine that runs by default, and why (:func:`sipwatch.engine.describe_engine`)."""
+    from sipwatch.engine import describe_engine
+
+    return describe_engine()
 
 
 def python_line() -> str:

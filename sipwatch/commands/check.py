@@ -93,7 +93,7 @@ def check_capture(
     started = time.perf_counter()
     name = "stdin" if path == "-" else path
     try:
-        source = open_capture(path)
+        source = open_capture(path, options.engine)
     except (CaptureFormatError, CaptureReadError) as exc:
         return error_verdict(name, str(exc))
     engine = RuleEngine(config)

@@ -212,7 +212,9 @@ class LiveSession:
         self.status = status
         if capture is None:
             bpf = capture_filter(live.bpf, sorted(options.filter.ports))
-            capture = LiveCapture(live.interfaces, bpf, writer=_make_writer(live))
+            capture = LiveCapture(
+                live.interfaces, bpf, writer=_make_writer(live), native=options.engine == "native"
+            )
         self.capture: CaptureSource = capture
         self.source = ",".join(self.capture.interfaces)
         self.pipeline = Pipeline(options, source=f"{kind} {self.source}")

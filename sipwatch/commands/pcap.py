@@ -50,7 +50,7 @@ def run_pcap(
     renderer = make_renderer(fmt, out, color, time_format=time_format)
     exit_code = 0
     for path in paths:
-        with open_capture(path) as source:
+        with open_capture(path, options.engine) as source:
             file_options = dataclasses.replace(options, filter=options.filter.fresh())
             tls = TlsPlaintext(path, options.tls_keylog) if options.tls_keylog else None
             pipeline = Pipeline(file_options, source="stdin" if path == "-" else path, tls=tls)

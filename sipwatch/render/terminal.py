@@ -441,10 +441,15 @@ class TerminalRenderer:
         rows.extend(
             ("problem", Text(inert(p, _TEXT_LIMIT), style="yellow")) for p in summary.problems
         )
+        # A long value wraps under itself, so the labels stay a column at any width.
+        indent = 18
+        room = max(console.width - indent, 20)
         for label, value in rows:
-            line = Text(f"{label:<17} ", style="bold")
-            line.append_text(value)
-            console.print(line)
+            for number, piece in enumerate(value.wrap(console, room)):
+                piece.rstrip()
+                line = Text(f"{label:<17} " if number == 0 else " " * indent, style="bold")
+                line.append_text(piece)
+                console.print(line)
 
 
 def _counts(counter: Any) -> Text:

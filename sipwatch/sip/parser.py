@@ -232,7 +232,42 @@ def _parse(data: bytes) -> ParseResult:
 
     if not terminated:
         warnings.append("no empty line after the headers")
+    return _finish(data, kind, method, uri, status, reason, headers, index, body_start, warnings)
 
+
+def finish_split(
+    data: bytes,
+    response: bool,
+    method: str,
+    uri: str,
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    index: dict[str, list[int]],
+    body_start: int,
+) -> ParseResult:
+    """The message from a start line and headers split elsewhere (the native core does the
+    split of plain messages); the body and every check after the headers run here, for both
+    engines. Never raises, like :func:`parse_message`."""
+    kind: MessageKind = "response" if response else "request"
+    try:
+        return _finish(data, kind, method, uri, status, reason, headers, index, body_start, [])
+    except Exception as exc:  # the contract is "never raises"; see the module docstring
+        return Malformed(f"internal parser error: {type(exc).__name__}: {exc}", bytes(data))
+
+
+def _finish(
+    data: bytes,
+    kind: MessageKind,
+    method: str,
+    uri: str,
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    index: dict[str, list[int]],
+    body_start: int,
+    warnings: list[str],
+) -> SipMessage:
     # -- body and Content-Length (RFC 3261 §20.14) ----------------------------------------
     body = data[body_start:]
     slots = index.get("content-length")
