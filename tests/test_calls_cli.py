@@ -114,7 +114,12 @@ def test_call_records_in_json_lines() -> None:
     assert summary["type"] == "summary" and summary["calls"] == 1
     assert call["schema"] == 1 and call["type"] == "call"
     assert call["call_ids"] == ["1-15872@127.0.0.11"]
-    assert call["from"] == {"user": "alice", "host": "127.0.0.11", "display": "Alice"}
+    assert call["from"] == {
+        "user": "alice",
+        "host": "127.0.0.11",
+        "display": "Alice",
+        "uri": "sip:alice@127.0.0.11:5060",
+    }
     assert (call["method"], call["state"], call["final_status"]) == ("INVITE", "answered", 200)
     assert call["final_by"] == {"address": "127.0.0.13:5060", "agent": ""}
     assert call["ended"]["method"] == "BYE" and call["ended"]["by"] == "127.0.0.11:5060"

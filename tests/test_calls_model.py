@@ -157,6 +157,8 @@ def test_findings_attach_through_the_accessor_only() -> None:
 
 def test_party_reads_tel_and_bare_addresses() -> None:
     assert party("<tel:+15551234>;tag=1").text() == "+15551234"
+    assert party("<tel:+15551234>;tag=1").uri == "tel:+15551234"
+    assert party("Bob <sip:bob@h;transport=tcp>;tag=2").uri == "sip:bob@h;transport=tcp"
     assert party('"A \\"B\\"" <sip:a@h>').display == 'A "B"'
     assert party("garbage").text() == ""
     assert party(None).text() == ""

@@ -29,6 +29,8 @@ class Party:
     user: str = ""
     host: str = ""
     display: str = ""
+    #: The URI as written (inside ``<...>`` for a name-addr, without header parameters).
+    uri: str = ""
 
     def text(self) -> str:
         if self.user and self.host:

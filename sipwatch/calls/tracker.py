@@ -33,11 +33,11 @@ def party(value: str | None) -> Party:
     """User (or number) and host of a From/To value."""
     if not value:
         return Party()
-    display, _ = split_name_addr(value)
+    display, written = split_name_addr(value)
     uri = parse_address(value)
     if uri is None:
-        return Party(display=display)
-    return Party(uri.user, uri.host, display)
+        return Party(display=display, uri=written)
+    return Party(uri.user, uri.host, display, written)
 
 
 class CallTracker:

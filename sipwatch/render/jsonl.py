@@ -289,4 +289,4 @@ def call_json(call: Call) -> dict[str, Any]:
 
 
 def _party(party: Party) -> dict[str, str]:
-    return {"user": party.user, "host": party.host, "display": party.display}
+    return {"user": party.user, "host": party.host, "display": party.display, "uri": party.uri}
