@@ -408,6 +408,7 @@ class TerminalRenderer:
             ("frames", Text(str(summary.frames))),
             ("SIP messages", Text(f"{summary.messages}{shown}")),
             ("calls (Call-IDs)", Text(str(summary.calls))),
+            *_time_span(summary),
             ("requests", _counts(summary.requests_by_method)),
             ("responses", _counts({str(k): v for k, v in summary.responses_by_status.items()})),
         ]
@@ -450,6 +451,20 @@ class TerminalRenderer:
                 line = Text(f"{label:<17} " if number == 0 else " " * indent, style="bold")
                 line.append_text(piece)
                 console.print(line)
+
+
+def _time_span(summary: Summary) -> list[tuple[str, Text]]:
+    """A ``time span`` row when the messages fall on more than one UTC date: whatever the
+    ``--time`` column shows, the reader learns the capture is not one day's traffic."""
+    first, last = summary.first_ts, summary.last_ts
+    if first is None or last is None or not (math.isfinite(first) and math.isfinite(last)):
+        return []
+    start, end = day(first), day(last)
+    if start is None or end is None or start == end:
+        return []
+    days = (last - first) / 86400
+    text = f"{start} {clock(first)} to {end} {clock(last)} UTC ({days:.1f} days)"
+    return [("time span", Text(text))]
 
 
 def _counts(counter: Any) -> Text:
