@@ -49,10 +49,10 @@ def test_every_registered_method_has_an_entry_citing_its_rfc() -> None:
         assert entry.rfc in rows[name]["rfc"], name
         assert re.fullmatch(r"\d+(\.\d+)*", entry.section), name
         for header in entry.headers:
-            assert KB.header(header) is not None or header in {
-                "Info-Package", "Recv-Info", "RAck", "RSeq", "Allow", "Accept", "Expires",
-                "Authorization", "Path", "SIP-ETag", "SIP-If-Match",
-            }, (name, header)  # fmt: skip
+            # Every header a method page names has an entry, but for a few of RFCs beyond
+            # RFC 3261's core that only that method uses.
+            rare = {"Info-Package", "Recv-Info", "Accept", "Path", "SIP-ETag", "SIP-If-Match"}
+            assert KB.header(header) is not None or header in rare, (name, header)
 
 
 def test_every_compact_form_has_a_header_entry() -> None:
@@ -67,6 +67,8 @@ def test_every_compact_form_has_a_header_entry() -> None:
 def test_headers_the_findings_talk_about_have_entries() -> None:
     names = ["Require", "Proxy-Require", "Unsupported", "Supported", "Refer-Sub", "Refer-To"]
     names += ["Subscription-State", "Event", "Reason", "Warning", "CSeq", "Via", "Contact"]
+    names += ["Proxy-Authenticate", "WWW-Authenticate", "Record-Route", "Route", "Max-Forwards"]
+    names += ["User-Agent", "Server", "Retry-After", "RSeq", "RAck", "Allow", "Expires"]
     for name in names:
         assert KB.header(name) is not None, name
 
