@@ -95,14 +95,23 @@ class TimeColumn:
         self._first: float | None = None
         self._previous: float | None = None
         self._day: str | None = None
+        #: The UTC day of the last line, as [start, end) in epoch seconds: most lines fall in
+        #: it, and then the date is neither computed nor shown.
+        self._span = (math.inf, -math.inf)
 
     def restart(self) -> None:
         self._first = self._previous = self._day = None
+        self._span = (math.inf, -math.inf)
 
     def text(self, ts: float) -> str:
         if self.mode == "abs":
             shown = clock(ts)
-            date = day(ts) if math.isfinite(ts) else None
+            start, end = self._span
+            if start <= ts < end or not math.isfinite(ts):
+                return shown
+            days = math.floor(ts / 86400)
+            self._span = (days * 86400.0, (days + 1) * 86400.0)
+            date = day(ts)
             if date is not None and date != self._day:
                 self._day = date
                 return f"{date} {shown}"
