@@ -17,7 +17,7 @@ from tests.conftest import CORPUS_ABSENT, REPO
 
 #: Modules whose tests read the corpus in each of the ways a test can need it: a named capture,
 #: the whole directory, one case per tshark oracle.
-MODULES = ["tests/test_oracle.py", "tests/test_capture_readers.py", "tests/test_render_jsonl.py"]
+MODULES = ["tests/test_oracle.py", "tests/test_capture_readers.py", "tests/test_capture_decode.py"]
 
 
 def test_run_without_corpus_counts_its_skips(tmp_path: Path) -> None:
