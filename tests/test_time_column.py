@@ -116,7 +116,10 @@ def test_time_is_a_usage_error_when_unknown() -> None:
 def test_the_summary_gives_the_span_of_a_capture_over_several_days(tmp_path: Path) -> None:
     path = shifted(tmp_path, {5: 2 * DAY, 7: 3 * DAY})
     for mode in ("abs", "rel", "delta"):
-        text = run(str(path), "-t", mode).stdout
+        wide = CliRunner().invoke(
+            app, ["pcap", str(path), "-t", mode, "--no-color"], env={"COLUMNS": "120"}
+        )
+        text = wide.stdout
         assert (
             "time span         2026-11-25 23:35:06.226 to 2026-11-28 23:35:40.439 UTC (3.0 days)"
         ) in text.splitlines()
