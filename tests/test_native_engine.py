@@ -128,6 +128,18 @@ def _frames() -> list[bytes | tuple[int, bytes]]:
     ]
     for chain in bf.v6_ext_chain():
         frames.append(bytes(bf.ether(chain)))
+    # HEP v1/v2/v3 in UDP (any port): the Python decoder's HEP stage, through both engines.
+    from tests.hep_packets import hep2, hep3
+
+    for hep in (
+        hep3(_SIP),
+        hep3(_SIP, src=("2001:db8::1", 5070), proto=6),
+        hep2(_SIP),
+        hep2(_SIP, version=1),
+        b"HEP3\x00\x05junk",
+        b"\x02\x10\x02\x11short",
+    ):
+        frames.append(bytes(bf.ether(bf.udp4(hep, sport=9060, dport=9060))))
     frames += [bytes(bf.ether(raw)) for raw in bf.frag4(bf.udp4(_BIG), 600)]
     frames += [bytes(bf.ether(raw)) for raw in bf.frag6(bf.udp6(_BIG), 600)]
     return frames

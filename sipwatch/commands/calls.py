@@ -34,7 +34,7 @@ def read_calls(
     check_paths(paths)
     for path in paths:
         tracker = CallTracker(keep_messages=keep_messages, ladder=ladder)
-        with open_capture(path) as source:
+        with open_capture(path, options.engine) as source:
             pipeline = Pipeline(options, source="stdin" if path == "-" else path)
             for record in pipeline.run(source):
                 tracker.feed(record)
