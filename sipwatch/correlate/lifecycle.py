@@ -21,6 +21,7 @@ from sipwatch.correlate import auth, delivery, extensions, failures, notices
 from sipwatch.correlate.context import Reporter
 from sipwatch.correlate.dialogs import DialogTracker
 from sipwatch.correlate.events import Finding
+from sipwatch.correlate.origin import Origin, relays_in, response_origin
 from sipwatch.correlate.refer import TransferTracker, build_notify_rejected
 from sipwatch.correlate.statetable import Transition, Violation
 from sipwatch.correlate.timers import LINGER, T1, Deadlines
@@ -185,6 +186,8 @@ class Lifecycle:
         if ex.closed or ex.settled:
             return
         ex.settled = True
+        if ex.transfer is not None and ex.method == "REFER" and ex.final is not None:
+            self._transfers.on_refer_settled(ex, self.origin(ex))
         self._settle_findings(ex, now)
         if ex.retry_of is not None:
             self._resolve_retry(ex.retry_of, now)
@@ -309,24 +312,32 @@ class Lifecycle:
         if finding is not None:
             self._reporter.emit(finding)
 
+    def origin(self, ex: Exchange) -> Origin:
+        """The element that generated the exchange's final response (see
+        :mod:`sipwatch.correlate.origin`)."""
+        return response_origin(ex, relays_in(self._exchanges.in_call(ex.call_id)))
+
     def _build(self, ex: Exchange, kind: str) -> Finding | None:
         if kind == "bad-extension":
-            return extensions.build_bad_extension(ex, self.timing.retry_window)
+            return extensions.build_bad_extension(ex, self.timing.retry_window, self.origin(ex))
         if kind == "extension-required":
-            return extensions.build_extension_required(ex, self.timing.retry_window)
+            return extensions.build_extension_required(
+                ex, self.timing.retry_window, self.origin(ex)
+            )
+        origin = self.origin(ex)
         if kind == "session-interval-too-small":
-            return failures.build_session_interval(ex)
+            return failures.build_session_interval(ex, origin)
         if kind == "interval-too-brief":
-            return failures.build_interval_too_brief(ex)
+            return failures.build_interval_too_brief(ex, origin)
         if kind == "glare":
-            return failures.build_glare(ex, self._crossing(ex), self._owns_call_id(ex))
+            return failures.build_glare(ex, origin, self._crossing(ex), self._owns_call_id(ex))
         if kind == "redirect":
-            return failures.build_redirect(ex)
+            return failures.build_redirect(ex, origin)
         if kind == "notify-rejected":
-            return build_notify_rejected(ex)
+            return build_notify_rejected(ex, origin)
         if kind == "server-failure":
-            return failures.build_server_failure(ex)
-        return failures.build_request_failed(ex)
+            return failures.build_server_failure(ex, origin)
+        return failures.build_request_failed(ex, origin)
 
     def _resolve_retry(self, ex: Exchange, now: float) -> None:
         """The retry of ``ex`` settled or timed out, or none came in time: emit what waited."""

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Final
 
 from sipwatch.correlate.events import Endpoint
+from sipwatch.correlate.origin import Origin
 from sipwatch.correlate.statetable import StateTable
 from sipwatch.correlate.timers import Timer
 from sipwatch.correlate.transactions import Exchange
@@ -154,6 +155,9 @@ class Transfer:
     remarks: list[str] = field(default_factory=list)
     timer: Timer | None = None
     emitted: bool = False
+    #: The element that answered the (last) REFER, once all its copies were in: the transferee,
+    #: which a proxy between the two parties hides from ``referee`` (the next hop).
+    answered: Origin | None = None
 
     @property
     def cseq(self) -> int:
