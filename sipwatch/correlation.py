@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sipwatch.annotate.annotator import Annotator
-from sipwatch.capture.types import Endpoint
+from sipwatch.capture.types import Endpoint, IcmpError
 from sipwatch.correlate.correlator import Correlator
 from sipwatch.correlate.events import Finding, MessageInfo
 from sipwatch.knowledge import load_knowledge
@@ -99,6 +99,33 @@ class Correlation:
             record.context = True
             hidden[_transaction_key(record)] = record
         return []
+
+    def quoted(
+        self, record: MessageRecord, src: Endpoint, dst: Endpoint, icmp: IcmpError
+    ) -> list[Record]:
+        """A message quoted in an ICMP error: evidence for its exchange, never a retransmission
+        (see :mod:`sipwatch.correlate.icmp`)."""
+        record.icmp = {"type": icmp.type, "code": icmp.code, "from": icmp.reporter}
+        events = self._correlator.quoted(
+            record.ts,
+            record.frame,
+            src,
+            dst,
+            record.transport,
+            record.msg,
+            icmp_type=icmp.type,
+            icmp_code=icmp.code,
+            reporter=icmp.reporter,
+            version=icmp.version,
+        )
+        records: list[Record] = []
+        for event in events:
+            if isinstance(event, MessageInfo):
+                self._apply(record, event)
+                records.extend(self._filtered(record))
+            elif isinstance(event, Finding):
+                records.extend(self._finding(event))
+        return records
 
     def expire(self, ts: float) -> list[Record]:
         return self._findings(self._correlator.expire(ts))

@@ -251,6 +251,9 @@ def example_findings() -> dict[str, dict[str, Any]]:
         for i in range(6):
             run.send(T0 + i * 0.5, UAC, UAS, o)
         run.send(T0 + 3.1, UAS, UAC, response(o, 200))
+        q = request("OPTIONS", 1, call_id="cicmp")
+        run.send(T0 + 2, UAC, UAS, q)
+        run.quoted(T0 + 2.0001, UAC, UAS, q, (3, 3, UAS[0]))
         i2 = request("INVITE", 1, call_id="cviol")
         run.send(T0 + 1, UAC, UAS, i2)
         run.send(T0 + 1.1, UAS, UAC, response(i2, 180))

@@ -35,6 +35,20 @@ class Frame:
     orig_len: int = 0  # length on the wire; 0 when unknown
 
 
+@dataclass(frozen=True, slots=True)
+class IcmpError:
+    """The ICMP or ICMPv6 error a quoted datagram came in (RFC 792, RFC 4443 §3).
+
+    ``reporter`` is the address that sent the error (a router, or the destination host itself
+    for "port unreachable"); ``version`` is 4 for ICMP, 6 for ICMPv6, whose type numbers differ.
+    """
+
+    type: int
+    code: int
+    reporter: str
+    version: int
+
+
 @dataclass(slots=True)
 class Segment:
     """A transport payload extracted from one or more frames.
@@ -55,3 +69,5 @@ class Segment:
     data: bytes
     stream: bool = False
     agent: str | None = None
+    #: Set when ``data`` is a copy quoted inside an ICMP error, not a datagram sent as such.
+    icmp: IcmpError | None = None

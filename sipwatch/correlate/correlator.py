@@ -22,6 +22,7 @@ What happens to one message:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 
 from sipwatch.correlate.context import Reporter
@@ -32,13 +33,15 @@ from sipwatch.correlate.events import (
     Event,
     Finding,
     MessageInfo,
+    new_note,
 )
+from sipwatch.correlate.icmp import IcmpEvidence, build_icmp_error, quoted_note
 from sipwatch.correlate.lifecycle import Lifecycle, Timing
 from sipwatch.correlate.limits import Limits
 from sipwatch.correlate.refer import TransferTracker
 from sipwatch.correlate.routing import Router
 from sipwatch.correlate.timers import T1, TIMER_C, Deadlines
-from sipwatch.correlate.transactions import Exchange, ExchangeTable
+from sipwatch.correlate.transactions import Exchange, ExchangeKey, ExchangeTable, message_facts
 from sipwatch.sip.message import SipMessage
 
 __all__ = ["Correlator", "Limits"]
@@ -85,6 +88,9 @@ class Correlator:
         self._reporter = Reporter(self.stats, self.limits.memo)
         self._exchanges = ExchangeTable(self.limits.exchanges)
         self._retry_index: dict[tuple[str, str, str], Exchange] = {}
+        #: Exchanges not in the table (their messages were not captured) already given an
+        #: ``icmp-error`` finding: one per exchange, however many errors quote it.
+        self._icmp_reported: OrderedDict[ExchangeKey, None] = OrderedDict()
 
         def count(counter: str, key: str) -> Callable[[], None]:
             def bump() -> None:
@@ -171,6 +177,77 @@ class Correlator:
             return before
         before.append(info)
         return before
+
+    def quoted(
+        self,
+        ts: float,
+        frame: int,
+        src: Endpoint,
+        dst: Endpoint,
+        transport: str,
+        msg: SipMessage,
+        *,
+        icmp_type: int,
+        icmp_code: int,
+        reporter: str,
+        version: int,
+    ) -> list[Event]:
+        """A message quoted inside an ICMP error (see :mod:`sipwatch.correlate.icmp`): evidence
+        about the exchange it belongs to, never a retransmission or hop copy. Returns findings
+        due before ``ts``, its MessageInfo, then the ``icmp-error`` finding (first error per
+        exchange)."""
+        events: list[Event] = list(self._advance(ts))
+        self.stats.messages += 1
+        facts = message_facts(msg)
+        ex = self._exchanges.get(facts.ex_key)
+        status = msg.status if msg.kind == "response" else None
+        original: int | None = None
+        if ex is not None:
+            if msg.kind == "request":
+                original = next(
+                    (tx.request_frame for tx in ex.transactions if (tx.src, tx.dst) == (src, dst)),
+                    None,
+                )
+            else:
+                original = ex.response_ids.get((msg.status, facts.to_tag))
+            ex.add_frame(frame, self.limits.frames)
+        evidence = IcmpEvidence(
+            type=icmp_type,
+            code=icmp_code,
+            reporter=reporter,
+            version=version,
+            frame=frame,
+            ts=ts,
+            src=src,
+            dst=dst,
+            kind=msg.kind,
+            status=status,
+        )
+        info = MessageInfo(
+            ts,
+            frame,
+            src,
+            dst,
+            transport,
+            msg,
+            facts.tx_key,
+            ex.label if ex is not None else "",
+            notes=(new_note(quoted_note(evidence, original), "warning", None),),
+        )
+        events.append(info)
+        first = ex.icmp is None if ex is not None else facts.ex_key not in self._icmp_reported
+        if first:
+            if ex is not None:
+                ex.icmp = evidence
+            else:
+                if len(self._icmp_reported) >= self.limits.memo:
+                    self._icmp_reported.popitem(last=False)
+                self._icmp_reported[facts.ex_key] = None
+            self._reporter.emit(
+                build_icmp_error(facts.call_id, facts.method, facts.cseq, evidence, original)
+            )
+            events.extend(self._reporter.take_findings())
+        return events
 
     def expire(self, ts: float) -> list[Event]:
         """Run every timer due at or before capture time ``ts`` (live mode: call it ~1/s)."""

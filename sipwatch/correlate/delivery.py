@@ -16,6 +16,7 @@ from __future__ import annotations
 from sipwatch.correlate.context import duration, frame_ref, status_line
 from sipwatch.correlate.events import Finding, Severity
 from sipwatch.correlate.events import format_endpoint as ep
+from sipwatch.correlate.icmp import icmp_name, icmp_remedy, meaning
 from sipwatch.correlate.transactions import Exchange, Transaction, via_sent_by
 
 
@@ -64,7 +65,15 @@ def build_no_final_response(
     severity: Severity = "warning" if sent > 1 and ex.provisional is None else "info"
     if timed_out:
         severity = "error"
-        if ex.provisional is None:
+        if ex.provisional is None and ex.icmp is not None:
+            evidence = ex.icmp
+            said, _ = meaning(evidence)
+            sentences.append(
+                f"The {icmp_name(evidence.version, evidence.type, evidence.code)} from "
+                f"{evidence.reporter} (frame {evidence.frame}) says why: {said}."
+            )
+            remedy = icmp_remedy(evidence)
+        elif ex.provisional is None:
             sent_by = via_sent_by(ex.request.top_via) if ex.request is not None else "?"
             sentences.append(
                 "The next hop is unreachable, dropped the request, or its responses do not come "

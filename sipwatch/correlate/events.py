@@ -58,6 +58,7 @@ FINDING_KINDS: Final[tuple[str, ...]] = (
     "request-failed",
     "no-final-response",
     "retransmissions",
+    "icmp-error",
     "reason",
     "warning-header",
     "unregistered-option-tag",

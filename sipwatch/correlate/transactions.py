@@ -38,6 +38,7 @@ from sipwatch.sip.message import MAGIC_COOKIE, SipMessage, branch_param
 
 if TYPE_CHECKING:
     from sipwatch.correlate.auth import AuthChain
+    from sipwatch.correlate.icmp import IcmpEvidence
     from sipwatch.correlate.transfer_model import Transfer
 
 #: (Call-ID, CSeq number, method, From tag): one request as the UAC meant it.
@@ -382,6 +383,8 @@ class Exchange:
     name: str = ""  # cache of label
     #: The request carried a To tag: it is sent inside a dialog, so it cannot form one (§12.1).
     in_dialog: bool = False
+    #: The first ICMP error that quoted a message of this exchange (RFC 3261 §18.4).
+    icmp: IcmpEvidence | None = None
 
     # The parts of ``key``, as attributes: every handler reads them, several times per message,
     # and a property call costs several times an attribute read (8 bytes each per exchange).

@@ -208,6 +208,9 @@ class TerminalRenderer:
         line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
             line.append(("  (retransmission)", "dim italic"))
+        elif record.icmp is not None:
+            reporter = inert(str(record.icmp.get("from", "")), 64)
+            line.append((f"  (quoted in an ICMP error from {reporter})", "dim italic"))
         if record.agent is not None:  # reported over HEP: which capture agent saw it
             line.append((f"  [agent {inert(record.agent, 40)}]", "dim"))
         if record.context:  # the request a shown response answers: greyed, nothing under it
