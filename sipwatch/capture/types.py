@@ -8,9 +8,14 @@ for SIP framing. Both are plain slotted dataclasses because one is made per pack
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 Transport = Literal["udp", "tcp", "tls", "ws", "sctp"]
+
+#: A step ahead between two records larger than this (a day) is a reset or damaged clock, not
+#: traffic: readers count it, and the correlator judges no timer across it (its
+#: ``MAX_CLOCK_STEP``, restated here because capture may not import the correlator).
+CLOCK_JUMP: Final = 86400.0
 
 #: (IP address as text, port). IPv6 addresses are plain text without brackets.
 Endpoint = tuple[str, int]

@@ -127,3 +127,12 @@ def frame_ref(frame: int | None, ts: float | None = None, since: float | None = 
         return "not captured"
     gap = offset(ts, since)
     return f"frame {frame}, {gap}" if gap else f"frame {frame}"
+
+
+def capture_cut(after: str, cut: float, window: float, who: str = "the UAC") -> str:
+    """The sentence for a conclusion the end of the capture pre-empted: ``after`` happened
+    ``cut`` seconds before the last packet, inside the ``window`` the next step may take."""
+    return (
+        f"The capture ended {duration(cut)} after {after}, before the {duration(window)} a retry "
+        f"may take: whether {who} retries is not known."
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Collection
+from typing import Final
 
 from sipwatch.correlate.context import Reporter
 from sipwatch.correlate.dialogs import DialogTracker
@@ -40,11 +41,16 @@ from sipwatch.correlate.lifecycle import Lifecycle, Timing
 from sipwatch.correlate.limits import Limits
 from sipwatch.correlate.refer import TransferTracker
 from sipwatch.correlate.routing import Router
-from sipwatch.correlate.timers import T1, TIMER_C, Deadlines
+from sipwatch.correlate.timers import RETRY_WINDOW, T1, TIMER_C, Deadlines
 from sipwatch.correlate.transactions import Exchange, ExchangeKey, ExchangeTable, message_facts
 from sipwatch.sip.message import SipMessage
 
-__all__ = ["Correlator", "Limits"]
+__all__ = ["MAX_CLOCK_STEP", "Correlator", "Limits"]
+
+#: A step of capture time larger than this (one day) is a damaged or reset clock, not traffic:
+#: timers are not judged across it (see :meth:`Correlator._clock_jump`).
+MAX_CLOCK_STEP: Final = 86400.0
+_NEVER: Final = float("-inf")
 
 
 class Correlator:
@@ -58,7 +64,7 @@ class Correlator:
         *,
         registered_option_tags: Collection[str] | None = None,
         settle: float = T1,
-        retry_window: float = 32.0,
+        retry_window: float = RETRY_WINDOW,
         proceeding_timeout: float = TIMER_C,
         dialog_idle: float = 7200.0,
         transfer_idle: float = 300.0,
@@ -83,7 +89,7 @@ class Correlator:
             else None
         )
         self.stats = CorrelatorStats()
-        self._now = float("-inf")
+        self._now = _NEVER
         self._deadlines = Deadlines()
         self._reporter = Reporter(self.stats, self.limits.memo)
         self._exchanges = ExchangeTable(self.limits.exchanges)
@@ -159,6 +165,8 @@ class Correlator:
         if ts > self._now or reporter.findings or self._deadlines.due(self._now):
             # :meth:`_advance`, without its list copy: this runs for nearly every message.
             if ts > self._now:
+                if ts - self._now > MAX_CLOCK_STEP:
+                    self._clock_jump(ts)
                 self._now = self._router.now = ts
             if self._deadlines.due(self._now):
                 reporter.notes.clear()
@@ -170,7 +178,9 @@ class Correlator:
             before = []
         self.stats.messages += 1
         reporter.notes.clear()
-        info = self._message(ts, frame, src, dst, transport, msg)
+        # The correlator's clock never goes back: a message stamped earlier than one already
+        # seen is taken at the current time, so its timers cannot fire at once.
+        info = self._message(self._now, frame, src, dst, transport, msg)
         if reporter.findings:
             before.append(info)
             before.extend(reporter.take_findings())
@@ -257,6 +267,7 @@ class Correlator:
         """End of capture at ``ts``: report unanswered requests and open transfers, close all."""
         events: list[Event] = list(self._advance(ts))
         now = max(ts, self._now)
+        self._life.capture_end = now
         for ex in self._exchanges.values():
             if not ex.settled and not ex.closed:
                 self._life.settle_now(ex, now)
@@ -283,8 +294,23 @@ class Correlator:
 
     # -- time ------------------------------------------------------------------------------------
 
+    def _clock_jump(self, ts: float) -> None:
+        """Capture time leapt more than :data:`MAX_CLOCK_STEP` ahead (a damaged or reset
+        clock: ``sip_ipv6_udp.pcap`` goes from 2012 to 2092 in six packets). No RFC timer can
+        be judged across such a gap, so every pending deadline moves by the jump: a timer that
+        had 10 s left still has 10 s of capture time after it."""
+        if self._now == _NEVER:
+            return
+        step = ts - self._now
+        self._deadlines.shift(step)
+        for ex in self._exchanges.values():
+            ex.deadline += step
+        self.stats.clock_jumps += 1
+
     def _advance(self, ts: float) -> list[Finding]:
         if ts > self._now:
+            if ts - self._now > MAX_CLOCK_STEP:
+                self._clock_jump(ts)
             self._now = self._router.now = ts
         self._reporter.notes.clear()
         if self._deadlines.due(self._now):

@@ -283,6 +283,8 @@ class CorrelatorStats:
     evicted: Counter[str] = field(default_factory=Counter)
     expired: Counter[str] = field(default_factory=Counter)
     truncated_frames: int = 0
+    #: Steps of capture time over a day: timers were moved across each (never judged over it).
+    clock_jumps: int = 0
 
     @property
     def evictions(self) -> Counter[str]:
@@ -303,4 +305,5 @@ class CorrelatorStats:
             "evicted": dict(sorted(self.evicted.items())),
             "expired": dict(sorted(self.expired.items())),
             "truncated_frames": self.truncated_frames,
+            "clock_jumps": self.clock_jumps,
         }

@@ -28,7 +28,7 @@ import difflib
 from collections.abc import Collection
 from typing import Final
 
-from sipwatch.correlate.context import duration, frame_ref, quoted, status_line
+from sipwatch.correlate.context import capture_cut, duration, frame_ref, quoted, status_line
 from sipwatch.correlate.events import Endpoint, Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
 from sipwatch.correlate.origin import Origin
@@ -133,6 +133,8 @@ def _retry_json(ex: Exchange) -> JsonValue:
 
 def _retry_sentence(ex: Exchange, window: float, about: str) -> str:
     retry = ex.retry
+    if retry is None and ex.retry_cut is not None:
+        return capture_cut(f"the {ex.final}", ex.retry_cut, window)
     if retry is None:
         return (
             f"No retry with a higher CSeq followed within {duration(window)}: the "

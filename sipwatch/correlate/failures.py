@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from sipwatch.correlate.context import duration, frame_ref, status_line
+from sipwatch.correlate.context import capture_cut, duration, frame_ref, status_line
 from sipwatch.correlate.events import Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
 from sipwatch.correlate.origin import Origin
-from sipwatch.correlate.timers import GLARE_OTHER_RANGE, GLARE_OWNER_RANGE
+from sipwatch.correlate.timers import GLARE_OTHER_RANGE, GLARE_OWNER_RANGE, RETRY_WINDOW
 from sipwatch.correlate.transactions import Exchange
 from sipwatch.sip.headers import parse_params
 from sipwatch.sip.message import SipMessage
@@ -82,6 +82,8 @@ def _retry(ex: Exchange) -> JsonValue:
 
 def _retry_sentence(ex: Exchange, about: str = "") -> str:
     retry = ex.retry
+    if retry is None and ex.retry_cut is not None:
+        return capture_cut(f"the {ex.final}", ex.retry_cut, RETRY_WINDOW)
     if retry is None:
         return "No retry followed."
     got = status_line(retry.final, retry.final_msg.reason if retry.final_msg else "")
@@ -246,6 +248,8 @@ def build_glare(
             f"{rule}){'' if inside else ', outside that window'} and got "
             f"{status_line(retry.final, retry.final_msg.reason if retry.final_msg else '')}."
         )
+    elif ex.retry_cut is not None:
+        sentences.append(capture_cut(f"the {ex.final}", ex.retry_cut, RETRY_WINDOW))
     else:
         sentences.append(f"No retry followed (RFC 3261 §14.1: retry after {rule}).")
     details: dict[str, JsonValue] = {

@@ -87,6 +87,9 @@ class Lifecycle:
         self._dialogs = dialogs
         self._retry_index = retry_index
         self.registered_option_tags = registered_option_tags
+        #: Capture time of the end of the capture, once :meth:`Correlator.finish` runs: what is
+        #: resolved then was cut short, not timed out.
+        self.capture_end: float | None = None
         # Timer callbacks, bound once (a timer holds its callback for up to 64*T1: see Timer).
         self._on_timeout_cb = self.on_timeout
         self._on_settle_cb = self.on_settle
@@ -345,6 +348,10 @@ class Lifecycle:
             return
         ex.resolved_retry = True
         self._deadlines.cancel(ex.timer_retry)
+        if self.capture_end is not None and ex.retry is None:
+            since = self.capture_end - (ex.final_ts if ex.final_ts is not None else ex.first_ts)
+            if since < self.timing.retry_window:
+                ex.retry_cut = max(since, 0.0)
         if ex.held == "auth":
             chain = ex.auth_chain
             retry = ex.retry

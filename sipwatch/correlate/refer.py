@@ -314,7 +314,7 @@ class TransferTracker:
         for transfer in list(self._all.values()):
             if transfer.state is not TransferState.DONE:
                 transfer.ended_by = transfer.ended_by or "capture-end"
-                self._step(transfer, TransferInput.CLOSE, now, None)
+                self._step(transfer, TransferInput.CAPTURE_END, now, None)
         for transfer in list(self._all.values()):
             if not transfer.emitted and transfer.outcome is not None:
                 self._emit(transfer)

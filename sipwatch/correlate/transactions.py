@@ -385,6 +385,9 @@ class Exchange:
     in_dialog: bool = False
     #: The first ICMP error that quoted a message of this exchange (RFC 3261 §18.4).
     icmp: IcmpEvidence | None = None
+    #: Seconds from the final response to the end of the capture, when the capture ended while
+    #: the UAC could still retry (inside the retry window): no conclusion about a retry holds.
+    retry_cut: float | None = None
 
     # The parts of ``key``, as attributes: every handler reads them, several times per message,
     # and a property call costs several times an attribute read (8 bytes each per exchange).

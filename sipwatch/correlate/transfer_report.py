@@ -124,6 +124,11 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
             "No final response to the REFER arrived within 32 s (RFC 3261 §8.1.3.1: treated as "
             "408): the transfer never started."
         )
+    elif transfer.ended_by == "capture-end" and last.status in (401, 407):
+        sentences.append(
+            f"The REFER was challenged with {last.status} ({frame_ref(last.status_frame)}); the "
+            "capture ended before it was re-sent with credentials."
+        )
     elif transfer.ended_by == "unanswered-challenge":
         sentences.append(
             f"The REFER was challenged with {last.status} and never re-sent with credentials: "
