@@ -166,16 +166,23 @@ def response_origin(ex: Exchange, relays: set[Endpoint], status: int | None = No
     relayed_contact = source in relays and _contact_elsewhere(contact, source)
     if forwarded or relayed_contact or _record_routed(msg, source):
         # Its own copy is missing: the element at ``source`` relayed it from further on.
-        role: Role = "uas" if contact else "unknown"
         return Origin(
             address=None,
-            role=role,
+            role="uas" if contact else "unknown",
             server=server,
             user_agent=agent,
             contact=contact,
             relayed_by=(source, *relayed),
         )
-    role = "proxy" if source in relays else ("uas" if _is_far_end(ex, source) else "unknown")
+    role: Role = "unknown"
+    if source in relays:
+        role = "proxy"
+    elif _is_far_end(ex, source) and (
+        len(ex.transactions) > 1 or _names(contact, source) or _addressed_to(ex, source)
+    ):
+        # The end of a captured hop chain, or (one hop seen) an element whose Contact or the
+        # Request-URI names it: a proxy or registrar in front would not.
+        role = "uas"
     return Origin(
         address=source,
         role=role,
@@ -244,6 +251,18 @@ def _contact_elsewhere(contact: str | None, source: Endpoint) -> bool:
     if target is None or not _looks_like_address(target[0]):
         return False
     return not _same(source, *target)
+
+
+def _names(value: str | None, source: Endpoint) -> bool:
+    """True when the name-addr ``value`` (a Contact) points at ``source``."""
+    target = _host_port(value) if value else None
+    return target is not None and _same(source, *target)
+
+
+def _addressed_to(ex: Exchange, source: Endpoint) -> bool:
+    """True when the request's Request-URI names ``source`` itself (sent straight to the UA)."""
+    request = ex.request
+    return request is not None and _names(f"<{request.uri}>", source)
 
 
 def _looks_like_address(host: str) -> bool:
