@@ -95,6 +95,9 @@ class PipelineOptions:
     tls_keylog: str | None = None
     #: Which engine reads and decodes (sipwatch.engine); the reference is the default here.
     engine: Engine = "python"
+    #: Hold a timed-out exchange's finding until the exchange closes, so a late final response
+    #: replaces it (a whole file); live sets False: findings at once, revised when needed.
+    hold_timeouts: bool = True
 
 
 class Pipeline:

@@ -97,7 +97,7 @@ def example_findings() -> dict[str, dict[str, Any]]:
     @contextmanager
     def scenario() -> Iterator[Run]:
         """A fresh exchange; at the end, a minute on, the first finding of each kind is kept."""
-        run = Run()
+        run = Run(hold_timeouts=True)  # as a file run: the docs show pcap's output
         yield run
         run.finish(T0 + 60)
         for f in run.findings():
@@ -225,6 +225,21 @@ def example_findings() -> dict[str, dict[str, Any]]:
         answered(run, T0 + 5, m, 488, ("Warning", '305 gw.example "Incompatible media format"'))
         m = request("OPTIONS", 1, call_id="c408", extra=[("Supported", "timer, precondtion")])
         run.send(T0 + 6, UAC, UAS, m)
+
+    # late-response: a CANCEL answered 408 after its Timer F, its INVITE 408 instead of 487
+    with scenario() as run:
+        cid = "clate"
+        inv = request("INVITE", 1, call_id=cid)
+        run.send(T0, UAC, UAS, inv)
+        run.send(T0 + 0.1, UAS, UAC, response(inv, 100, to_tag=None))
+        cancel = request("CANCEL", 1, call_id=cid, branch=inv.branch)
+        for d in (0.0, 0.5, 1.5):
+            run.send(T0 + 10 + d, UAC, UAS, cancel)
+        run.send(T0 + 12.6, UAS, UAC, response(inv, 408, "Request Timeout"))
+        run.send(T0 + 12.61, UAC, UAS, request("ACK", 1, call_id=cid, branch=inv.branch))
+        for d in (3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5):
+            run.send(T0 + 10 + d, UAC, UAS, cancel)
+        run.send(T0 + 43, UAS, UAC, response(cancel, 408, "Request Timeout"))
 
     # glare
     with scenario() as run:

@@ -70,6 +70,7 @@ class Correlator:
         transfer_idle: float = 300.0,
         storm_threshold: int = 4,
         auth_loop_threshold: int = 3,
+        hold_timeouts: bool = False,
     ) -> None:
         self.limits = limits or Limits()
         self.notify_timeout = notify_timeout
@@ -135,6 +136,10 @@ class Correlator:
             retry_index=self._retry_index,
             registered_option_tags=self.registered_option_tags,
         )
+        #: True for a whole file: a timed-out exchange's finding waits for the exchange to close
+        #: (a late final replaces it). False live: it is emitted at once with an ``id``, and a
+        #: late final emits a ``late-response`` that ``revises`` it.
+        self._life.hold_timeouts = hold_timeouts
         self._router = Router(
             limits=self.limits,
             stats=self.stats,

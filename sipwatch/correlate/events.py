@@ -57,6 +57,7 @@ FINDING_KINDS: Final[tuple[str, ...]] = (
     "unavailable",
     "request-failed",
     "no-final-response",
+    "late-response",
     "retransmissions",
     "icmp-error",
     "reason",

@@ -90,6 +90,9 @@ class Lifecycle:
         #: Capture time of the end of the capture, once :meth:`Correlator.finish` runs: what is
         #: resolved then was cut short, not timed out.
         self.capture_end: float | None = None
+        #: File runs hold a timed-out exchange's finding until it closes (a late final may
+        #: replace it); live runs emit it at once and revise it (``revises``) if one comes.
+        self.hold_timeouts = True
         # Timer callbacks, bound once (a timer holds its callback for up to 64*T1: see Timer).
         self._on_timeout_cb = self.on_timeout
         self._on_settle_cb = self.on_settle
@@ -173,16 +176,45 @@ class Lifecycle:
             for tx in ex.transactions:
                 if tx.final is None:
                     self.step_tx(tx, TxInput.TIMEOUT, now, None)
-        proceeding = ex.invite and ex.provisional is not None
-        timer = "C" if proceeding else ("B" if ex.invite else "F")
-        timeout = self.timing.proceeding_timeout if proceeding else self.timing.transaction_timeout
-        self._reporter.emit(delivery.build_no_final_response(ex, now, timeout, timed_out, timer))
+        timer, timeout = self._timer(ex)
+        finding = delivery.build_no_final_response(ex, now, timeout, timed_out, timer)
+        if timed_out and self.hold_timeouts:
+            if self.capture_end is None:
+                # A final response may still come (late): the verdict waits for the exchange
+                # to close, so a file's findings tell the whole story once.
+                ex.held_timeout = finding
+            else:
+                self._reporter.emit(finding)
+        elif timed_out:
+            ex.timeout_id = self._reporter.next_id()
+            self._reporter.emit(
+                finding.with_changes(details={**finding.details, "id": ex.timeout_id})
+            )
+        else:
+            self._reporter.emit(finding)
         self._emit_observations(ex)
         if ex.method == "REFER":
             self._transfers.on_refer_timeout(ex, now)
         if ex.retry_of is not None:
             self._resolve_retry(ex.retry_of, now)
         self._schedule_close(ex, now)
+
+    def _timer(self, ex: Exchange) -> tuple[str, float]:
+        """The transaction timer that applies to ``ex`` and its duration."""
+        if ex.invite and ex.provisional is not None:
+            return "C", self.timing.proceeding_timeout
+        return ("B" if ex.invite else "F"), self.timing.transaction_timeout
+
+    def late_final(self, ex: Exchange, ts: float) -> None:
+        """The first final response came after Timer B/F/C: it replaces the timeout verdict
+        (held in a file run, emitted and now revised live) with a ``late-response``."""
+        timer, timeout = self._timer(ex)
+        revises = ex.timeout_id
+        if ex.held_timeout is None and revises is None:
+            return
+        ex.held_timeout = None
+        invite = ex.parent if ex.method == "CANCEL" else None
+        self._reporter.emit(delivery.build_late_response(ex, ts, timeout, timer, invite, revises))
 
     def on_settle(self, ex: Exchange, now: float) -> None:
         """``settle`` after the first final: make the findings, release the one we retried."""
@@ -403,13 +435,17 @@ class Lifecycle:
         if not ex.settled:
             self.settle_now(ex, now)
         self._emit_observations(ex)  # headers seen after the exchange settled
+        if ex.held_timeout is not None:
+            self._reporter.emit(ex.held_timeout)
+            ex.held_timeout = None
         if ex.held is not None and not ex.resolved_retry:
             self._resolve_retry(ex, now)
         prev = ex.retry_of
         if prev is not None and prev.held is not None and not prev.resolved_retry:
             self._resolve_retry(prev, now)
         storm = delivery.build_retransmissions(ex, self.timing.storm_threshold)
-        if storm is not None:
+        if storm is not None and not (ex.timed_out and ex.final is not None):
+            # (a late final's finding already counts the retransmissions)
             self._reporter.emit(storm)
         ex.closed = True
         for timer in (ex.timer_due, ex.timer_retry, ex.timer_close):

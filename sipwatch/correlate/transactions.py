@@ -38,6 +38,7 @@ from sipwatch.sip.message import MAGIC_COOKIE, SipMessage, branch_param
 
 if TYPE_CHECKING:
     from sipwatch.correlate.auth import AuthChain
+    from sipwatch.correlate.events import Finding
     from sipwatch.correlate.icmp import IcmpEvidence
     from sipwatch.correlate.transfer_model import Transfer
 
@@ -385,6 +386,11 @@ class Exchange:
     in_dialog: bool = False
     #: The first ICMP error that quoted a message of this exchange (RFC 3261 §18.4).
     icmp: IcmpEvidence | None = None
+    #: A file run's ``no-final-response`` held until the exchange closes: a final response
+    #: arriving after Timer B/F replaces it (see :meth:`Lifecycle.late_final`).
+    held_timeout: Finding | None = None
+    #: The id of the ``no-final-response`` already emitted (live), which a late final revises.
+    timeout_id: int | None = None
     #: Seconds from the final response to the end of the capture, when the capture ended while
     #: the UAC could still retry (inside the retry window): no conclusion about a retry holds.
     retry_cut: float | None = None

@@ -361,11 +361,16 @@ class TerminalRenderer:
             return
         data = record.data
         severity = str(data.get("severity", "info"))
-        line: tuple[Piece, ...] = (
-            ("◆ ", ""),
+        line: tuple[Piece, ...] = (("◆ ", ""),)
+        if data.get("revises") is not None:
+            # Live: a later message changed an earlier verdict; this one replaces it.
+            line += ((f"revised (finding #{inert(str(data['revises']), 12)}): ", "bold"),)
+        line += (
             (f"{severity.upper()} ", _SEVERITY_STYLE.get(severity, "")),
             (inert(record.kind), "bold"),
         )
+        if data.get("id") is not None:
+            line += ((f" #{inert(str(data['id']), 12)}", "dim"),)
         outcome = data.get("outcome")
         if outcome:
             line += ((f" ({inert(str(outcome))})", "bold"),)
