@@ -22,12 +22,20 @@ import pytest
 from sipwatch.commands.pcap import run_pcap
 from sipwatch.pipeline import PipelineOptions
 from tests.conftest import PUBLIC, public_capture
+from tests.test_correlate_factory import PROXY, UAC, UAS, Run, request, response
 
-pytestmark = [
-    pytest.mark.tshark,
-    pytest.mark.shared,
-    pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed"),
-]
+
+def needs_tshark(test: Any) -> Any:
+    """The tshark oracle and the public corpus (skipped with the reason when absent)."""
+    marks = (
+        pytest.mark.tshark,
+        pytest.mark.shared,
+        pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed"),
+    )
+    for mark in marks:
+        test = mark(test)
+    return test
+
 
 #: Public captures whose findings name an answering element through a proxy.
 PROXIED = ["attended_transfer.pcap", "blind_transfer.pcap"]
@@ -100,12 +108,14 @@ def check_capture(path: Path) -> int:
     return named
 
 
+@needs_tshark
 @pytest.mark.parametrize("name", PROXIED)
 def test_proxied_captures_name_the_answering_ua(name: str) -> None:
     path = public_capture(name)
     assert check_capture(path) >= 2
 
 
+@pytest.mark.shared
 def test_attended_transfer_notify_400_is_the_transferors_not_the_proxys() -> None:
     path = public_capture("attended_transfer.pcap")
     rejected = [f for f in findings(path) if f["kind"] == "notify-rejected"]
@@ -117,6 +127,7 @@ def test_attended_transfer_notify_400_is_the_transferors_not_the_proxys() -> Non
         "server": None,
         "user_agent": None,
         "contact": None,
+        "leg": None,
     }
     assert finding["relayed_by"] == ["161.35.57.23:5060"]
     assert finding["text"].startswith("The transferor at 45.55.56.215:50401 answered NOTIFY")
@@ -124,6 +135,7 @@ def test_attended_transfer_notify_400_is_the_transferors_not_the_proxys() -> Non
     assert finding["remedy"].startswith("Make the UA at 45.55.56.215:50401 accept NOTIFY")
 
 
+@pytest.mark.shared
 def test_blind_transfer_names_the_transferee_behind_the_proxy() -> None:
     path = public_capture("blind_transfer.pcap")
     transfer = next(f for f in findings(path) if f["kind"] == "transfer")
@@ -136,6 +148,7 @@ def test_blind_transfer_names_the_transferee_behind_the_proxy() -> None:
     )
 
 
+@needs_tshark
 def test_no_public_finding_blames_a_relaying_proxy() -> None:
     if not PUBLIC.is_dir():
         pytest.skip(f"public captures not found at {PUBLIC} (../shared is absent)")
@@ -147,3 +160,42 @@ def test_no_public_finding_blames_a_relaying_proxy() -> None:
     assert captures
     named = sum(check_capture(path) for path in captures)
     assert named >= 10
+
+
+def test_b2bua_passing_on_its_other_legs_failure_is_named_as_such() -> None:
+    """A back-to-back UA (10.0.0.2) answers call A with the 486 its own INVITE of call B got
+    (RFC 7092 §3): the finding names the B2BUA and the leg whose failure it passed on."""
+    run = Run()
+    t = 1_700_000_000.0
+    leg_a = request("INVITE", 1, call_id="leg-a", uri="sip:bob@10.0.0.2")
+    run.send(t, UAC, PROXY, leg_a)
+    leg_b = request("INVITE", 7, call_id="leg-b", from_tag="b2b", via_host="10.0.0.2")
+    run.send(t + 0.01, PROXY, UAS, leg_b)
+    run.send(t + 0.50, UAS, PROXY, response(leg_b, 486, "Busy Here"))
+    run.send(t + 0.51, PROXY, UAC, response(leg_a, 486, "Busy Here", to_tag="a2"))
+    run.finish(t + 60)
+    busy = [f for f in run.findings("request-failed") if f.call_id == "leg-a"]
+    assert len(busy) == 1
+    answered = busy[0].get("answered_by")
+    assert answered == {
+        "address": "10.0.0.2:5060",
+        "role": "b2bua",
+        "server": None,
+        "user_agent": None,
+        "contact": None,
+        "leg": {"call_id": "leg-b", "to": "10.0.0.3:5060", "status": 486, "frame": 3},
+    }
+    assert (
+        "got 486 Busy Here (frame 4, +510 ms) from the B2BUA at 10.0.0.2:5060 (passing on the "
+        "486 its own INVITE to 10.0.0.3:5060 got (Call-ID leg-b, frame 3))." in busy[0].text
+    )
+    # The UAS of leg B answered for itself: a UA, not a B2BUA.
+    own = [f for f in run.findings("request-failed") if f.call_id == "leg-b"]
+    assert own[0].get("answered_by") == {
+        "address": "10.0.0.3:5060",
+        "role": "uas",
+        "server": None,
+        "user_agent": None,
+        "contact": None,
+        "leg": None,
+    }

@@ -350,7 +350,8 @@ class Lifecycle:
     def origin(self, ex: Exchange) -> Origin:
         """The element that generated the exchange's final response (see
         :mod:`sipwatch.correlate.origin`)."""
-        return response_origin(ex, relays_in(self._exchanges.in_call(ex.call_id)))
+        relays = relays_in(self._exchanges.in_call(ex.call_id))
+        return response_origin(ex, relays, others=self._exchanges.live())
 
     def _build(self, ex: Exchange, kind: str) -> Finding | None:
         if kind == "bad-extension":

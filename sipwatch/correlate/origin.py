@@ -30,6 +30,25 @@ Role = Literal["uas", "proxy", "b2bua", "unknown"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Leg:
+    """The request a B2BUA sent on its other side, and the failure that came back."""
+
+    call_id: str
+    method: str
+    to: Endpoint | None
+    status: int
+    frame: int | None
+
+    def to_json(self) -> JsonValue:
+        return {
+            "call_id": self.call_id,
+            "to": ep(self.to) if self.to is not None else None,
+            "status": self.status,
+            "frame": self.frame,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Origin:
     """The element that generated a message and the hops that relayed it.
 
@@ -43,6 +62,9 @@ class Origin:
     user_agent: str | None = None
     contact: str | None = None
     relayed_by: tuple[Endpoint, ...] = ()
+    #: A B2BUA's other leg that failed first: its own request of the same method, in another
+    #: call, answered with a failure before it answered this one (RFC 7092 §3).
+    leg: Leg | None = None
 
     def answered_by_json(self) -> JsonValue:
         """The ``answered_by`` object of findings (docs/findings.md)."""
@@ -52,6 +74,7 @@ class Origin:
             "server": self.server,
             "user_agent": self.user_agent,
             "contact": self.contact,
+            "leg": self.leg.to_json() if self.leg is not None else None,
         }
 
     def relayed_by_json(self) -> JsonValue:
@@ -87,8 +110,16 @@ class Origin:
         if self.address is None and self.relayed_by:
             return f"through {_hops(self.relayed_by)}, answered by {self.element(noun)}"
         text = f"{preposition} {self.element(noun)}"
-        if self.address is not None and self.software:
-            text += f" ({self.software})"
+        said = [self.software] if self.address is not None and self.software else []
+        leg = self.leg
+        if leg is not None:
+            said.append(
+                f"passing on the {leg.status} its own {leg.method} to "
+                f"{ep(leg.to) if leg.to is not None else 'the far side'} got "
+                f"(Call-ID {leg.call_id}, frame {leg.frame})"
+            )
+        if said:
+            text += f" ({'; '.join(said)})"
         if self.relayed_by:
             text += f", relayed by {_hops(self.relayed_by)}"
         return text
@@ -133,8 +164,14 @@ def relays_in(exchanges: Iterable[Exchange]) -> set[Endpoint]:
     return found
 
 
-def response_origin(ex: Exchange, relays: set[Endpoint], status: int | None = None) -> Origin:
-    """Who generated the final response ``status`` (default: the exchange's) of ``ex``."""
+def response_origin(
+    ex: Exchange,
+    relays: set[Endpoint],
+    status: int | None = None,
+    others: Iterable[Exchange] = (),
+) -> Origin:
+    """Who generated the final response ``status`` (default: the exchange's) of ``ex``;
+    ``others`` are the exchanges of other calls, where a B2BUA's other leg may be."""
     status = ex.final if status is None else status
     copies = [tx for tx in ex.transactions if tx.final == status and tx.final_src is not None]
     msg = ex.final_msg if ex.final == status else None
@@ -183,13 +220,49 @@ def response_origin(ex: Exchange, relays: set[Endpoint], status: int | None = No
         # The end of a captured hop chain, or (one hop seen) an element whose Contact or the
         # Request-URI names it: a proxy or registrar in front would not.
         role = "uas"
+    leg = _b2bua_leg(ex, source, others) if role != "proxy" and (status or 0) >= 300 else None
     return Origin(
         address=source,
-        role=role,
+        role="b2bua" if leg is not None else role,
         server=server,
         user_agent=agent,
         contact=contact,
         relayed_by=relayed,
+        leg=leg,
+    )
+
+
+def _b2bua_leg(ex: Exchange, source: Endpoint, others: Iterable[Exchange]) -> Leg | None:
+    """A B2BUA (RFC 7092 §3: a UAS on one side, a UAC on the other) answering a failure: the
+    element that answered sent a request of the same method in another call after this
+    request reached it, and that request failed before this answer. The latest such leg."""
+    start, end = ex.request_ts, ex.final_ts
+    if start is None or end is None or source == ex.request_src:
+        return None  # (a UA answering a request that looped back to it is no B2BUA)
+    best: Exchange | None = None
+    for other in others:
+        if (
+            other.request_src == source
+            and other.call_id != ex.call_id
+            and other.method == ex.method
+            and other.request_dst != ex.request_src
+            and other.request_ts is not None
+            and start <= other.request_ts <= end
+            and other.final is not None
+            and other.final >= 300
+            and other.final_ts is not None
+            and other.final_ts <= end
+            and (best is None or (best.final_ts or 0.0) < other.final_ts)
+        ):
+            best = other
+    if best is None or best.final is None:
+        return None
+    return Leg(
+        call_id=best.call_id,
+        method=best.method,
+        to=best.request_dst,
+        status=best.final,
+        frame=best.final_frame,
     )
 
 
@@ -274,4 +347,4 @@ def _looks_like_address(host: str) -> bool:
     return len(parts) == 4 and all(p.isdigit() for p in parts)
 
 
-__all__ = ["Origin", "relays_in", "request_far_end", "response_origin"]
+__all__ = ["Leg", "Origin", "relays_in", "request_far_end", "response_origin"]

@@ -26,6 +26,7 @@ response seen within 64*T1 of capture time".
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Final
@@ -456,6 +457,10 @@ class ExchangeTable:
 
     def values(self) -> list[Exchange]:
         return list(self._exchanges.values())
+
+    def live(self) -> Iterable[Exchange]:
+        """The open exchanges, without a copy (do not change the table while iterating)."""
+        return self._exchanges.values()
 
     def get(self, key: ExchangeKey) -> Exchange | None:
         return self._exchanges.get(key)
