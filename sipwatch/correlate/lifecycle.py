@@ -351,7 +351,8 @@ class Lifecycle:
         """The element that generated the exchange's final response (see
         :mod:`sipwatch.correlate.origin`)."""
         relays = relays_in(self._exchanges.in_call(ex.call_id))
-        return response_origin(ex, relays, others=self._exchanges.live())
+        start = ex.request_ts if ex.request_ts is not None else ex.first_ts
+        return response_origin(ex, relays, others=self._exchanges.since(start))
 
     def _build(self, ex: Exchange, kind: str) -> Finding | None:
         if kind == "bad-extension":

@@ -26,7 +26,7 @@ response seen within 64*T1 of capture time".
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Final
@@ -458,9 +458,17 @@ class ExchangeTable:
     def values(self) -> list[Exchange]:
         return list(self._exchanges.values())
 
-    def live(self) -> Iterable[Exchange]:
-        """The open exchanges, without a copy (do not change the table while iterating)."""
-        return self._exchanges.values()
+    def since(self, ts: float) -> Iterator[Exchange]:
+        """The open exchanges that began at or after capture time ``ts``, newest first.
+
+        The table is in insertion order and the correlator's clock never goes back, so this
+        stops at the first older one instead of walking the whole table (do not change the
+        table while iterating).
+        """
+        for exchange in reversed(self._exchanges.values()):
+            if exchange.first_ts < ts:
+                return
+            yield exchange
 
     def get(self, key: ExchangeKey) -> Exchange | None:
         return self._exchanges.get(key)
