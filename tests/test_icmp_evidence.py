@@ -35,7 +35,7 @@ def test_quoted_register_is_marked_not_a_retransmission() -> None:
     assert messages[2]["icmp"] == {"type": 3, "code": 3, "from": "172.16.98.102"}
     assert messages[1]["icmp"] is None
     assert [f for f, m in messages.items() if m["icmp"]] == [2, 150, 152]
-    assert list(messages[1])[-2:] == ["contact", "icmp"]  # appended after the other keys
+    assert list(messages[1])[-2:] == ["agent", "icmp"]  # appended after the other keys
 
 
 def test_icmp_error_finding_says_what_the_error_means() -> None:

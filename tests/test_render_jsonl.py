@@ -167,7 +167,7 @@ def test_message_lines_carry_the_searchable_fields() -> None:
     bare = MessageRecord(1.0, 3, "a:1", "b:2", "udp", _message("OPTIONS sip:h SIP/2.0\n\n"))
     assert message_line(bare) == dumps(message_json(bare))
     decoded = json.loads(message_line(bare))
-    assert list(decoded)[-8:] == [
+    assert list(decoded)[-9:] == [
         "annotation",
         "request_uri",
         "from",
