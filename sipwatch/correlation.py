@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sipwatch.annotate.annotator import Annotator
-from sipwatch.capture.types import Endpoint
+from sipwatch.capture.types import Endpoint, IcmpError
 from sipwatch.correlate.correlator import Correlator
 from sipwatch.correlate.events import Finding, MessageInfo
 from sipwatch.knowledge import load_knowledge
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: Hidden requests kept for their responses; the oldest goes first (bounded, docs/limits.md).
 _HIDDEN_REQUESTS_MAX = 4096
+#: Findings remembered for revision at most (a revision comes within 64*T1 of its finding).
+_REVISABLE_MAX = 4096
 
 
 def _transaction_key(record: MessageRecord) -> tuple[str, int, str, str]:
@@ -46,6 +48,7 @@ class Correlation:
             notify_timeout=options.notify_timeout,
             transaction_timeout=options.transaction_timeout,
             registered_option_tags=kb.registered_option_tags,
+            hold_timeouts=options.hold_timeouts,
         )
         self._annotator = Annotator(kb, lang=options.lang, explain=options.explain)
         #: The filter is built once per run; when it is empty (the usual case) the per-message
@@ -53,6 +56,8 @@ class Correlation:
         self._filtering = options.filter.active
         #: Requests ``--status`` hid, by transaction and hop, until a shown response answers.
         self._hidden_requests: dict[tuple[str, int, str, str], MessageRecord] = {}
+        #: id -> (kind, severity) of findings a later one may revise (live only; bounded).
+        self._revisable: dict[int, tuple[str, str]] = {}
 
     def message(self, record: MessageRecord, src: Endpoint, dst: Endpoint) -> list[Record]:
         """Events for one message, in order: findings due before it, the message, findings after.
@@ -100,6 +105,33 @@ class Correlation:
             hidden[_transaction_key(record)] = record
         return []
 
+    def quoted(
+        self, record: MessageRecord, src: Endpoint, dst: Endpoint, icmp: IcmpError
+    ) -> list[Record]:
+        """A message quoted in an ICMP error: evidence for its exchange, never a retransmission
+        (see :mod:`sipwatch.correlate.icmp`)."""
+        record.icmp = {"type": icmp.type, "code": icmp.code, "from": icmp.reporter}
+        events = self._correlator.quoted(
+            record.ts,
+            record.frame,
+            src,
+            dst,
+            record.transport,
+            record.msg,
+            icmp_type=icmp.type,
+            icmp_code=icmp.code,
+            reporter=icmp.reporter,
+            version=icmp.version,
+        )
+        records: list[Record] = []
+        for event in events:
+            if isinstance(event, MessageInfo):
+                self._apply(record, event)
+                records.extend(self._filtered(record))
+            elif isinstance(event, Finding):
+                records.extend(self._finding(event))
+        return records
+
     def expire(self, ts: float) -> list[Record]:
         return self._findings(self._correlator.expire(ts))
 
@@ -112,6 +144,26 @@ class Correlation:
         return records
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _revise(self, finding: Finding) -> None:
+        """The summary counts only the latest verdict: a finding that ``revises`` an earlier
+        one (live: a final response after the timeout) takes the earlier one's place."""
+        ident = finding.get("id")
+        if isinstance(ident, int):
+            if len(self._revisable) >= _REVISABLE_MAX:
+                self._revisable.pop(next(iter(self._revisable)))
+            self._revisable[ident] = (finding.kind, finding.severity)
+        revised = finding.get("revises")
+        if isinstance(revised, int) and revised in self._revisable:
+            kind, severity = self._revisable.pop(revised)
+            summary = self._summary
+            for counter, key in (
+                (summary.findings_by_kind, kind),
+                (summary.findings_by_severity, severity),
+            ):
+                counter[key] -= 1
+                if counter[key] <= 0:
+                    del counter[key]
 
     def _apply(self, record: MessageRecord, info: MessageInfo) -> None:
         record.retransmission = info.retransmission
@@ -137,6 +189,7 @@ class Correlation:
         summary = self._summary
         summary.findings_by_kind[finding.kind] += 1
         summary.findings_by_severity[finding.severity] += 1
+        self._revise(finding)
         if finding.kind == "transfer" and finding.outcome:
             summary.transfers_by_outcome[finding.outcome] += 1
         data = finding.to_json()

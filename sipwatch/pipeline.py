@@ -95,6 +95,9 @@ class PipelineOptions:
     tls_keylog: str | None = None
     #: Which engine reads and decodes (sipwatch.engine); the reference is the default here.
     engine: Engine = "python"
+    #: Hold a timed-out exchange's finding until the exchange closes, so a late final response
+    #: replaces it (a whole file); live sets False: findings at once, revised when needed.
+    hold_timeouts: bool = True
 
 
 class Pipeline:
@@ -272,6 +275,11 @@ class Pipeline:
         record = MessageRecord(segment.ts, segment.frame, src, dst, segment.transport, parsed)
         if segment.agent is not None:
             record.agent = segment.agent
+        icmp = segment.icmp
+        if icmp is not None:
+            if self._correlation is not None:
+                return self._correlation.quoted(record, src_endpoint, dst_endpoint, icmp)
+            record.icmp = {"type": icmp.type, "code": icmp.code, "from": icmp.reporter}
         if self._correlation is not None:
             # The correlation places the record among the findings it completes or follows.
             return self._correlation.message(record, src_endpoint, dst_endpoint)

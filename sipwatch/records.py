@@ -34,6 +34,9 @@ class MessageRecord:
     context: bool = False
     #: The HEP capture agent that reported this message (id or node name); None when captured.
     agent: str | None = None
+    #: Set when the message is a copy quoted in an ICMP error: the ``icmp`` object of the
+    #: contract, ``{"type": int, "code": int, "from": "ip"}``.
+    icmp: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from scapy.packet import Raw
 from sipwatch.capture.decode import Decoder
 from sipwatch.capture.linktypes import DECODED_LINKTYPES, LINKTYPE_NETMON_SPECIAL
 from sipwatch.capture.readers import open_capture
-from sipwatch.capture.types import Frame, Segment
+from sipwatch.capture.types import Frame, IcmpError, Segment
 from sipwatch.sip.detect import looks_like_sip
 from tests import build_frames as bf
 from tests.conftest import PUBLIC, public_capture, public_oracles
@@ -468,6 +468,7 @@ def test_sip_quoted_in_icmp_unreachable() -> None:
     decoder = Decoder()
     segments = feed_bytes(bytes(bf.ether(pkt)), decoder=decoder)
     assert [(s.src, s.dst, s.data) for s in segments] == [(*V4, SIP)]
+    assert segments[0].icmp == IcmpError(3, 3, "10.0.0.2", 4)  # evidence, not a send
     assert decoder.notes["sip-in-icmp-error"] == 1
     # a quote cut short (as routers do) is still emitted, as tshark does
     cut = IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=3, code=3) / Raw(quoted[:200])
@@ -482,6 +483,7 @@ def test_sip_quoted_in_icmpv6_unreachable() -> None:
     )
     segments = feed_bytes(bytes(bf.ether(pkt)))
     assert [(s.src, s.dst, s.data) for s in segments] == [(*V6, SIP)]
+    assert segments[0].icmp == IcmpError(1, 0, "2001:db8::2", 6)
 
 
 def test_icmp_echo_and_quoted_tcp_are_skipped() -> None:

@@ -218,16 +218,13 @@ def test_request_cut_by_the_end_of_the_capture_warns(
 
 
 def test_real_timeouts_still_fail(tmp_path: Path) -> None:
-    # sip_ipv6_udp.pcap: the INVITE and the BYE got no response within Timer B/F, the proxy's
-    # INVITE leg no final response within Timer C after its 100.
-    capture = str(public_capture("sip_ipv6_udp.pcap"))
+    # gre_sip.pcapng: an OPTIONS retransmitted for 32 s (Timer F) with no response at all.
+    capture = str(public_capture("gre_sip.pcapng"))
     code, lines = jsonl(capture)
     assert code == 1
     timeouts = [x for x in lines if x["type"] == "finding"]
     assert [(x["method"], x["timer"], x["timed_out"], x["verdict"]) for x in timeouts] == [
-        ("INVITE", "B", True, "fail"),
-        ("INVITE", "C", True, "fail"),
-        ("BYE", "F", True, "fail"),
+        ("OPTIONS", "F", True, "fail"),
     ]
     assert "Not a timeout" not in run(capture).stdout
     # The level of the rule still rules timeouts: "warn" makes them warnings.
@@ -235,6 +232,22 @@ def test_real_timeouts_still_fail(tmp_path: Path) -> None:
     warn.write_text('[rules]\nno-final-response = "warn"\n')
     assert run(capture, "--rules", str(warn)).exit_code == 0
     assert run(capture, "--rules", str(warn), "--strict").exit_code == 1
+
+
+def test_clock_jumps_are_not_timeouts() -> None:
+    # sip_ipv6_udp.pcap: six records from 2012 to 2092; every request is answered, years later.
+    capture = str(public_capture("sip_ipv6_udp.pcap"))
+    code, lines = jsonl(capture)
+    assert code == 0
+    # One warning, for the clock, and no timeout.
+    assert [(x["rule"], x["verdict"], x["text"]) for x in lines if x["type"] == "finding"] == [
+        (
+            "damaged-capture",
+            "warn",
+            "Capture damaged: record 2: the capture clock jumps 6 years ahead (1328589362.251758 "
+            "to 1529707907.251758); no timer is judged across the jump",
+        )
+    ]
 
 
 def test_cut_request_in_junit_and_markdown(tmp_path: Path) -> None:

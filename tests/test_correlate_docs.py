@@ -97,7 +97,7 @@ def example_findings() -> dict[str, dict[str, Any]]:
     @contextmanager
     def scenario() -> Iterator[Run]:
         """A fresh exchange; at the end, a minute on, the first finding of each kind is kept."""
-        run = Run()
+        run = Run(hold_timeouts=True)  # as a file run: the docs show pcap's output
         yield run
         run.finish(T0 + 60)
         for f in run.findings():
@@ -226,6 +226,21 @@ def example_findings() -> dict[str, dict[str, Any]]:
         m = request("OPTIONS", 1, call_id="c408", extra=[("Supported", "timer, precondtion")])
         run.send(T0 + 6, UAC, UAS, m)
 
+    # late-response: a CANCEL answered 408 after its Timer F, its INVITE 408 instead of 487
+    with scenario() as run:
+        cid = "clate"
+        inv = request("INVITE", 1, call_id=cid)
+        run.send(T0, UAC, UAS, inv)
+        run.send(T0 + 0.1, UAS, UAC, response(inv, 100, to_tag=None))
+        cancel = request("CANCEL", 1, call_id=cid, branch=inv.branch)
+        for d in (0.0, 0.5, 1.5):
+            run.send(T0 + 10 + d, UAC, UAS, cancel)
+        run.send(T0 + 12.6, UAS, UAC, response(inv, 408, "Request Timeout"))
+        run.send(T0 + 12.61, UAC, UAS, request("ACK", 1, call_id=cid, branch=inv.branch))
+        for d in (3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5):
+            run.send(T0 + 10 + d, UAC, UAS, cancel)
+        run.send(T0 + 43, UAS, UAC, response(cancel, 408, "Request Timeout"))
+
     # glare
     with scenario() as run:
         cid = "cglare"
@@ -251,6 +266,9 @@ def example_findings() -> dict[str, dict[str, Any]]:
         for i in range(6):
             run.send(T0 + i * 0.5, UAC, UAS, o)
         run.send(T0 + 3.1, UAS, UAC, response(o, 200))
+        q = request("OPTIONS", 1, call_id="cicmp")
+        run.send(T0 + 2, UAC, UAS, q)
+        run.quoted(T0 + 2.0001, UAC, UAS, q, (3, 3, UAS[0]))
         i2 = request("INVITE", 1, call_id="cviol")
         run.send(T0 + 1, UAC, UAS, i2)
         run.send(T0 + 1.1, UAS, UAC, response(i2, 180))

@@ -162,6 +162,29 @@ class Run:
         assert len(infos) == 1
         return infos[0]
 
+    def quoted(
+        self, ts: float, src: Endpoint, dst: Endpoint, msg: SipMessage, icmp: tuple[int, int, str]
+    ) -> MessageInfo:
+        """``msg`` quoted in an ICMP error (type, code, reporter address), IPv4."""
+        self.frame += 1
+        kind, code, reporter = icmp
+        events = self.correlator.quoted(
+            ts,
+            self.frame,
+            src,
+            dst,
+            "udp",
+            msg,
+            icmp_type=kind,
+            icmp_code=code,
+            reporter=reporter,
+            version=4,
+        )
+        self.events.extend(events)
+        infos = [e for e in events if isinstance(e, MessageInfo)]
+        assert len(infos) == 1
+        return infos[0]
+
     def expire(self, ts: float) -> list[Finding]:
         events = self.correlator.expire(ts)
         self.events.extend(events)

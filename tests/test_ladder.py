@@ -81,7 +81,7 @@ TRANSFER_SUCCEEDED = """\
      11  +204ms               │◀────────── BYE ───────────│
      12    +0ms               │───────── 200 OK ─────────▶│
 
-[1] info transfer: Transfer: REFER CSeq 2 (frame 5) from 127.0.0.11:5060 to
+[1] info transfer: Transfer: REFER CSeq 2 (frame 5) from 127.0.0.11:5060 to the
 """
 
 

@@ -64,6 +64,15 @@ def test_port_narrows_the_filter_but_keeps_fragments() -> None:
         capture_filter(None, [70000])
 
 
+def test_default_filter_takes_icmp_errors_but_not_echo() -> None:
+    """SIP quoted in ICMP errors is evidence (docs/live.md): the default filter and --port keep
+    ICMP errors (RFC 792 types 3, 4, 5, 11, 12) and ICMPv6 errors (RFC 4443: types below 128)."""
+    assert "icmp[0] == 3" in DEFAULT_FILTER and "icmp[0] == 11" in DEFAULT_FILTER
+    narrowed = capture_filter(None, [5060])
+    assert "icmp[0] == 3" in narrowed.split(" and (", 1)[1]
+    assert "ip6[40] < 128" in narrowed.split(" and (", 1)[1]
+
+
 @pytest.mark.parametrize("ports", [[], [5060], [5060, 5061]])
 def test_tcpdump_compiles_the_filters(ports: list[int]) -> None:
     """tcpdump itself accepts every filter sipwatch builds (``-d`` compiles, captures nothing)."""
@@ -433,6 +442,40 @@ def test_live_transfer_and_420_as_they_happen(tmp_path: Path) -> None:
 
 @pytest.mark.root
 @pytest.mark.sipp
+def test_live_icmp_port_unreachable_is_evidence_not_a_retransmission() -> None:
+    """An OPTIONS to a port nothing listens on: the kernel answers ICMP port unreachable, which
+    the default filter captures; the quoted copy is marked, and the finding says why."""
+    options = (
+        "OPTIONS sip:probe@127.0.0.1:5099 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.11:5070;branch=z9hG4bK-icmp-1\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.11>;tag=a1\r\n"
+        "To: <sip:probe@127.0.0.1>\r\nCall-ID: icmp-live@127.0.0.11\r\n"
+        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+    report = run_in_netns(
+        {
+            "args": ["--duration", "3"],
+            "scenarios": [],
+            "datagrams": [
+                {"from": ["127.0.0.11", 5070], "to": ["127.0.0.1", 5099], "text": options}
+            ],
+        }
+    )
+    assert report["rc"] == 0, report["stderr"]
+    messages = objects(report, "message")
+    assert [(m["frame"], m["retransmission"], m["icmp"]) for m in messages] == [
+        (1, False, None),
+        (2, False, {"type": 3, "code": 3, "from": "127.0.0.1"}),
+    ]
+    icmp = [f for f in objects(report, "finding") if f["kind"] == "icmp-error"]
+    assert len(icmp) == 1
+    assert icmp[0]["frames"] == [1, 2]
+    assert icmp[0]["meaning"] == "nothing listens on 127.0.0.1:5099"
+    assert "ICMP port unreachable from 127.0.0.1, frame 2" in icmp[0]["text"]
+
+
+@pytest.mark.root
+@pytest.mark.sipp
 def test_no_notify_timeout_fires_live(tmp_path: Path) -> None:
     """REFER accepted, then silence: the no-notify finding comes ~3 s later, while capturing."""
     report = run_in_netns(
@@ -583,6 +626,16 @@ def _play(name: str, work: Path, alice_deadline: float | None) -> int:
         bob.wait(5)
 
 
+def _send_datagram(datagram: dict[str, Any]) -> None:
+    """One UDP datagram from ``from`` to ``to`` (each ``[ip, port]``), then ``wait`` seconds."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(tuple(datagram["from"]))
+        sock.sendto(datagram["text"].encode(), tuple(datagram["to"]))
+    time.sleep(datagram.get("wait", 0.5))
+
+
 def _driver(spec: dict[str, Any]) -> int:
     import tempfile
 
@@ -626,6 +679,8 @@ def _driver(spec: dict[str, Any]) -> int:
     with tempfile.TemporaryDirectory() as work:
         for name in spec["scenarios"]:
             rcs.append(_play(name, Path(work), spec.get("alice_deadline")))
+    for datagram in spec.get("datagrams", []):
+        _send_datagram(datagram)
     t_sigint = None
     if spec.get("sigint_after") is not None:
         time.sleep(spec["sigint_after"])

@@ -41,12 +41,12 @@ def of_type(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def test_a_port_no_message_uses_shows_no_finding() -> None:
     path = str(public_capture("aaa.pcap"))
     unfiltered = lines("pcap", path)
-    assert len(of_type(unfiltered, "finding")) == 22
+    assert len(of_type(unfiltered, "finding")) == 21
     filtered = lines("pcap", path, "--port", "9999")
     assert of_type(filtered, "message") == []
     assert of_type(filtered, "finding") == []
     # The summary still counts every finding the capture holds.
-    assert sum(of_type(filtered, "summary")[0]["findings"].values()) == 22
+    assert sum(of_type(filtered, "summary")[0]["findings"].values()) == 21
 
 
 def test_findings_shown_are_those_with_a_message_on_the_port() -> None:

@@ -152,7 +152,7 @@ def test_message_lines_carry_the_searchable_fields() -> None:
         '"display":"Doe, \\"J\\" \\u00e9"},'
         '"to":{"uri":"tel:+15551234","user":"+15551234","display":null},'
         '"user_agent":"Phone\\u001b[31m 1.0","server":null,'
-        '"contact":"sip:alice@10.0.0.1:5062;ob","agent":null}'
+        '"contact":"sip:alice@10.0.0.1:5062;ob","agent":null,"icmp":null}'
     )
     response = MessageRecord(1.0, 2, "b:2", "a:1", "udp", _message(SEARCH_FIELDS_RESPONSE))
     line = message_line(response)
@@ -161,13 +161,13 @@ def test_message_lines_carry_the_searchable_fields() -> None:
         '"annotation":null,"request_uri":null,'
         '"from":{"uri":"sip:alice@a.example","user":"alice","display":"Alice"},'
         '"to":{"uri":"sip:gw.example","user":null,"display":null},'
-        '"user_agent":null,"server":"Gateway (v2, build 7)","contact":"*","agent":null}'
+        '"user_agent":null,"server":"Gateway (v2, build 7)","contact":"*","agent":null,"icmp":null}'
     )
     # Without From, To, Contact, User-Agent and Server: nulls, never missing keys.
     bare = MessageRecord(1.0, 3, "a:1", "b:2", "udp", _message("OPTIONS sip:h SIP/2.0\n\n"))
     assert message_line(bare) == dumps(message_json(bare))
     decoded = json.loads(message_line(bare))
-    assert list(decoded)[-8:] == [
+    assert list(decoded)[-9:] == [
         "annotation",
         "request_uri",
         "from",
@@ -176,6 +176,7 @@ def test_message_lines_carry_the_searchable_fields() -> None:
         "server",
         "contact",
         "agent",
+        "icmp",
     ]
     assert decoded["request_uri"] == "sip:h"
     assert [decoded[k] for k in ("from", "to", "user_agent", "server", "contact")] == [None] * 5

@@ -113,6 +113,14 @@ class DecoderBase:
         raise NotImplementedError
 
     def _icmp_error(
-        self, proto: int, data: bytes, off: int, end: int, ts: float, num: int, depth: int
+        self,
+        proto: int,
+        data: bytes,
+        off: int,
+        end: int,
+        reporter: bytes,
+        ts: float,
+        num: int,
+        depth: int,
     ) -> list[Segment]:
         raise NotImplementedError

@@ -11,17 +11,42 @@ from __future__ import annotations
 from sipwatch.capture import linktypes as lt
 from sipwatch.capture.decode_base import DecoderBase
 from sipwatch.capture.linktypes import P_UDP
-from sipwatch.capture.types import Segment
+from sipwatch.capture.types import IcmpError, Segment
 
 
 class IcmpLayers(DecoderBase):
     """ICMP errors: the quoted packet's headers are decoded, without reassembly or state."""
 
     def _icmp_error(
-        self, proto: int, data: bytes, off: int, end: int, ts: float, num: int, depth: int
+        self,
+        proto: int,
+        data: bytes,
+        off: int,
+        end: int,
+        reporter: bytes,
+        ts: float,
+        num: int,
+        depth: int,
     ) -> list[Segment]:
         """ICMP (RFC 792) and ICMPv6 (RFC 4443 §2.1: types below 128) errors quote the packet
-        that caused them after an 8-byte header; SIP quoted there is emitted (see module doc)."""
+        that caused them after an 8-byte header; SIP quoted there is emitted (see module doc),
+        marked with the error so that nothing takes it for a message sent again."""
+        segments = self._icmp_quote(proto, data, off, end, ts, num, depth)
+        if segments:
+            names = self._names
+            error = IcmpError(
+                data[off],
+                data[off + 1],
+                names.get(reporter) or self._name(reporter),
+                4 if proto == lt.P_ICMP else 6,
+            )
+            for segment in segments:
+                segment.icmp = error
+        return segments
+
+    def _icmp_quote(
+        self, proto: int, data: bytes, off: int, end: int, ts: float, num: int, depth: int
+    ) -> list[Segment]:
         if end - off < 8:
             return self._skip("truncated-icmp")
         kind = data[off]

@@ -181,7 +181,7 @@ class IpLayers(DecoderBase):
                 return self._ipv6(data, off, end, ts, num, depth + 1)
             return self._gre(data, off, end, ts, num, depth + 1)
         if proto in (lt.P_ICMP, lt.P_ICMPV6):
-            return self._icmp_error(proto, data, off, end, ts, num, depth)
+            return self._icmp_error(proto, data, off, end, src, ts, num, depth)
         return self._skip("not-udp-tcp-sctp")
 
     def _udp(

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
 from sipwatch.capture.linktypes import netmon_linktype
-from sipwatch.capture.types import Frame
+from sipwatch.capture.types import CLOCK_JUMP, Frame
 from sipwatch.errors import CaptureFormatError
 
 if TYPE_CHECKING:
@@ -156,8 +156,8 @@ def _frames(
                 if ticks:
                     ts = (ticks - _FILETIME_UNIX_EPOCH) / 1e7
         number = index
-        if ts < last_ts:
-            stats.time_went_back(number, ts, last_ts, before_last)
+        if ts < last_ts or ts - last_ts > CLOCK_JUMP:
+            stats.time_step(number, ts, last_ts, before_last)
         before_last, last_ts = last_ts, ts
         stats.frames = number
         yield Frame(ts, link, bytes(data[begin:end]), number, orig)

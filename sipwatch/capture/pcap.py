@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 from sipwatch.capture import reader_facts as facts
 from sipwatch.capture.linktypes import DECODED_LINKTYPES, linktype_name
-from sipwatch.capture.types import Frame
+from sipwatch.capture.types import CLOCK_JUMP, Frame
 from sipwatch.errors import CaptureFormatError
 
 if TYPE_CHECKING:
@@ -118,8 +118,8 @@ def _records(
         ts = sec + frac * unit
         if incl > snaplen:
             facts.longer_than_snaplen(stats, number, incl, snaplen)
-        if ts < last_ts:
-            stats.time_went_back(number, ts, last_ts, before_last)
+        if ts < last_ts or ts - last_ts > CLOCK_JUMP:
+            stats.time_step(number, ts, last_ts, before_last)
         before_last, last_ts = last_ts, ts
         stats.frames = number
         frame = Frame(ts, link, buf[pos + rec_len : end], number, orig)

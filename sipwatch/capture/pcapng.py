@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from sipwatch.capture import reader_facts as facts
-from sipwatch.capture.types import Frame
+from sipwatch.capture.types import CLOCK_JUMP, Frame
 from sipwatch.errors import CaptureFormatError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
                 link, units, offset, snaplen = interfaces[iface]
                 number += 1
                 ts = ((ts_hi << 32) | ts_lo) / units + offset
-                if caplen > snaplen or ts < last_ts:
+                if caplen > snaplen or ts < last_ts or ts - last_ts > CLOCK_JUMP:
                     _oddities(stats, number, caplen, snaplen, ts, last_ts, before_last)
                 before_last, last_ts = last_ts, ts
                 stats.frames = number
@@ -236,7 +236,7 @@ def _blocks(inp: ChunkedInput) -> Iterator[Frame]:
         number += 1
         # An SPB has no timestamp of its own: keep time flowing from the last one.
         ts = last_ts if ts_hi < 0 else ((ts_hi << 32) | ts_lo) / units + offset
-        if caplen > snaplen or ts < last_ts:
+        if caplen > snaplen or ts < last_ts or ts - last_ts > CLOCK_JUMP:
             _oddities(stats, number, caplen, snaplen, ts, last_ts, before_last)
         before_last, last_ts = last_ts, ts
         stats.frames = number
@@ -257,5 +257,5 @@ def _oddities(
     """Count the per-record oddities that do not stop reading."""
     if caplen > snaplen:
         facts.longer_than_snaplen(stats, number, caplen, snaplen)
-    if ts < last_ts:
-        stats.time_went_back(number, ts, last_ts, before_last)
+    if ts < last_ts or ts - last_ts > CLOCK_JUMP:
+        stats.time_step(number, ts, last_ts, before_last)

@@ -54,6 +54,7 @@ class CaptureStats:
     truncated: bool = False
     problems: list[str] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
+    _leapt: int = 0  # the last record counted as a jump ahead
 
     def problem(self, text: str) -> None:
         """Record one problem line (bounded, so a broken file cannot grow memory)."""
@@ -65,6 +66,25 @@ class CaptureStats:
         if not self.counters[kind]:
             self.problem(first_text)
         self.counters[kind] += 1
+
+    def time_step(self, number: int, ts: float, last_ts: float, before_last: float) -> None:
+        """Record ``number`` (at ``ts``) is earlier than the one before it, or more than
+        :data:`CLOCK_JUMP` later: see :meth:`time_went_back` and :meth:`time_leapt`."""
+        if ts < last_ts:
+            self.time_went_back(number, ts, last_ts, before_last)
+        elif number > 1:
+            self.time_leapt(number, ts, last_ts)
+
+    def time_leapt(self, number: int, ts: float, last_ts: float) -> None:
+        """A step of more than a day between two records: a reset or damaged clock, not traffic
+        (``sip_ipv6_udp.pcap`` goes from 2012 to 2092 in six records). Counted as
+        ``timestamp-jump``; the correlator judges no timer across it."""
+        self.count(
+            "timestamp-jump",
+            f"record {number}: the capture clock jumps {span(ts - last_ts)} ahead "
+            f"({last_ts:.6f} to {ts:.6f}); no timer is judged across the jump",
+        )
+        self._leapt = number
 
     def time_went_back(self, number: int, ts: float, last_ts: float, before_last: float) -> None:
         """Record ``number`` (at ``ts``) is earlier than the record before it (``last_ts``).
@@ -83,9 +103,14 @@ class CaptureStats:
             and last_ts - ts > OUTLIER_GAP
             and last_ts - before_last > OUTLIER_GAP
         ):
+            if self._leapt == number - 1:  # the outlier's own jump ahead: one line says both
+                self.counters["timestamp-jump"] -= 1
+                if not self.counters["timestamp-jump"]:
+                    del self.counters["timestamp-jump"]
+                    self.problems[:] = [p for p in self.problems if "clock jumps" not in p]
             self.count(
                 "timestamp-outlier",
-                f"record {number - 1}: timestamp {last_ts:.6f} is {_span(last_ts - ts)} ahead "
+                f"record {number - 1}: timestamp {last_ts:.6f} is {span(last_ts - ts)} ahead "
                 f"of records {number - 2} and {number} (a damaged timestamp: the records around "
                 "it are in order)",
             )
@@ -98,7 +123,7 @@ class CaptureStats:
 OUTLIER_GAP = 60.0
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
     """A duration in its largest whole unit, for a person: ``24 years``, ``3 days``, ``5 min``."""
     for unit, name in ((365.25 * 86400, "year"), (86400, "day"), (3600, "hour")):
         if seconds >= unit:

@@ -43,10 +43,17 @@ from sipwatch.errors import (
     NativeCoreError,
 )
 
+#: ICMP errors that quote the datagram they are about (RFC 792: destination unreachable, source
+#: quench, redirect, time exceeded, parameter problem): SIP quoted there says why a message was
+#: not delivered. ICMPv6 errors are types below 128 (RFC 4443 §2.1), right after the fixed header.
+ICMP_ERRORS: Final = (
+    "(icmp and (icmp[0] == 3 or icmp[0] == 4 or icmp[0] == 5 or icmp[0] == 11 or icmp[0] == 12))"
+)
+ICMP6_ERRORS: Final = "(ip6 and ip6[6] == 58 and ip6[40] < 128)"
 #: Everything SIP can travel in (UDP, TCP, SCTP), plus IPv4 fragments that are not the first
-#: (they carry no transport header), plus all IPv6 (fragments hide behind extension headers).
-#: SIP itself is recognised by content, on any port.
-DEFAULT_FILTER: Final = "udp or tcp or sctp or (ip[6:2] & 0x1fff != 0) or ip6"
+#: (they carry no transport header), plus all IPv6 (fragments hide behind extension headers),
+#: plus ICMP errors. SIP itself is recognised by content, on any port.
+DEFAULT_FILTER: Final = f"udp or tcp or sctp or (ip[6:2] & 0x1fff != 0) or ip6 or {ICMP_ERRORS}"
 #: Kernel capture buffer for tcpdump's ``-B``, in KiB: 32 MiB absorbs several seconds of bursts.
 BUFFER_KIB: Final = 32768
 #: Frames handed over per queue operation at most (the reader also hands over before blocking).
@@ -81,7 +88,8 @@ def capture_filter(user_filter: str | None = None, ports: Sequence[int] = ()) ->
 
     ``--port`` narrows the capture, but IP fragments after the first carry no ports and must
     still reach the reassembler, so they are kept whatever the port (IPv6 fragments: next
-    header 44 right after the fixed header, RFC 8200 §4.5).
+    header 44 right after the fixed header, RFC 8200 §4.5); so are ICMP errors, whose ports are
+    inside the quoted datagram.
     """
     base = (user_filter or "").strip() or DEFAULT_FILTER
     if not ports:
@@ -90,7 +98,10 @@ def capture_filter(user_filter: str | None = None, ports: Sequence[int] = ()) ->
         if not 0 < port < 65536:
             raise LiveCaptureError(f"bad --port {port}: use 1-65535")
     wanted = " or ".join(f"port {p}" for p in sorted(set(ports)))
-    return f"({base}) and ({wanted} or (ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44))"
+    return (
+        f"({base}) and ({wanted} or (ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44) "
+        f"or {ICMP_ERRORS} or {ICMP6_ERRORS})"
+    )
 
 
 def tcpdump_command(

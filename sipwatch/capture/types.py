@@ -8,9 +8,14 @@ for SIP framing. Both are plain slotted dataclasses because one is made per pack
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 Transport = Literal["udp", "tcp", "tls", "ws", "sctp"]
+
+#: A step ahead between two records larger than this (a day) is a reset or damaged clock, not
+#: traffic: readers count it, and the correlator judges no timer across it (its
+#: ``MAX_CLOCK_STEP``, restated here because capture may not import the correlator).
+CLOCK_JUMP: Final = 86400.0
 
 #: (IP address as text, port). IPv6 addresses are plain text without brackets.
 Endpoint = tuple[str, int]
@@ -35,6 +40,20 @@ class Frame:
     orig_len: int = 0  # length on the wire; 0 when unknown
 
 
+@dataclass(frozen=True, slots=True)
+class IcmpError:
+    """The ICMP or ICMPv6 error a quoted datagram came in (RFC 792, RFC 4443 §3).
+
+    ``reporter`` is the address that sent the error (a router, or the destination host itself
+    for "port unreachable"); ``version`` is 4 for ICMP, 6 for ICMPv6, whose type numbers differ.
+    """
+
+    type: int
+    code: int
+    reporter: str
+    version: int
+
+
 @dataclass(slots=True)
 class Segment:
     """A transport payload extracted from one or more frames.
@@ -55,3 +74,5 @@ class Segment:
     data: bytes
     stream: bool = False
     agent: str | None = None
+    #: Set when ``data`` is a copy quoted inside an ICMP error, not a datagram sent as such.
+    icmp: IcmpError | None = None

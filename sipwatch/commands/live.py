@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import IO, Final, Protocol
 
@@ -217,7 +217,10 @@ class LiveSession:
             )
         self.capture: CaptureSource = capture
         self.source = ",".join(self.capture.interfaces)
-        self.pipeline = Pipeline(options, source=f"{kind} {self.source}")
+        # Live findings are said as soon as they are known, and revised if a later message
+        # says otherwise (a final response after Timer B/F).
+        live_options = replace(options, hold_timeouts=False)
+        self.pipeline = Pipeline(live_options, source=f"{kind} {self.source}")
         self.transfers = TransferTracker()
         self.rate = RateMeter()
         self.shown = 0

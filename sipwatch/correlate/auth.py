@@ -181,6 +181,13 @@ def build_auth_finding(chain: AuthChain, loop_threshold: int, window: float) -> 
             f"({frame_ref(result.request_frame, result.request_ts, last.exchange.final_ts)}) "
             f"{creds} and got {got}{verdict}."
         )
+    elif last.exchange.retry_cut is not None:
+        retry_kind = "a further retry" if username is not None else "a retry with credentials"
+        sentences.append(
+            f"The capture ended {duration(last.exchange.retry_cut)} after the {last.status}, "
+            f"before the {duration(window)} {retry_kind} may take: whether the UA retries is "
+            "not known."
+        )
     elif username is not None:
         sentences.append(f"No further retry followed within {duration(window)}: the UA gave up.")
     else:
@@ -205,6 +212,8 @@ def build_auth_finding(chain: AuthChain, loop_threshold: int, window: float) -> 
             remedy += (
                 " Every re-challenge said stale=true: the server's nonce lifetime is too short."
             )
+    elif result is None and last.exchange.retry_cut is not None:
+        remedy = "Capture for longer to see whether the UA retries with credentials."
     elif result is None:
         remedy = f"Configure credentials for {realm_text} on the UA at {src}."
         if not first.present:
@@ -212,7 +221,8 @@ def build_auth_finding(chain: AuthChain, loop_threshold: int, window: float) -> 
                 f"Fix {ep(head.final_src)}: its {first.status} must carry {first.header} "
                 "(RFC 3261 §22.2, §22.3)."
             )
-    severity: Severity = "error" if loop else ("info" if ok else "warning")
+    cut = result is None and last.exchange.retry_cut is not None
+    severity: Severity = "error" if loop else ("info" if ok or cut else "warning")
     challenges: list[JsonValue] = [
         {
             "cseq": c.exchange.cseq,

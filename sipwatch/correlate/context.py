@@ -19,7 +19,7 @@ from sipwatch.correlate.statetable import Violation
 class Reporter:
     """Collects notes for the current message and findings for the event stream."""
 
-    __slots__ = ("_cap", "_seen", "findings", "notes", "stats")
+    __slots__ = ("_cap", "_ids", "_seen", "findings", "notes", "stats")
 
     def __init__(self, stats: CorrelatorStats, cap: int) -> None:
         self.stats = stats
@@ -27,9 +27,16 @@ class Reporter:
         self.findings: list[Finding] = []
         self._seen: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._cap = cap
+        self._ids = 0
 
     def note(self, text: str, severity: Severity = "info", remedy: str | None = None) -> None:
         self.notes.append(new_note(text, severity, remedy))
+
+    def next_id(self) -> int:
+        """A new finding id (1, 2, ...: stable for a given capture), for findings a later
+        message may revise."""
+        self._ids += 1
+        return self._ids
 
     def emit(self, finding: Finding) -> None:
         self.stats.findings[finding.kind] += 1
@@ -127,3 +134,12 @@ def frame_ref(frame: int | None, ts: float | None = None, since: float | None = 
         return "not captured"
     gap = offset(ts, since)
     return f"frame {frame}, {gap}" if gap else f"frame {frame}"
+
+
+def capture_cut(after: str, cut: float, window: float, who: str = "the UAC") -> str:
+    """The sentence for a conclusion the end of the capture pre-empted: ``after`` happened
+    ``cut`` seconds before the last packet, inside the ``window`` the next step may take."""
+    return (
+        f"The capture ended {duration(cut)} after {after}, before the {duration(window)} a retry "
+        f"may take: whether {who} retries is not known."
+    )

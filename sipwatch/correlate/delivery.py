@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 from sipwatch.correlate.context import duration, frame_ref, status_line
-from sipwatch.correlate.events import Finding, Severity
+from sipwatch.correlate.events import Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
+from sipwatch.correlate.icmp import icmp_name, icmp_remedy, meaning
 from sipwatch.correlate.transactions import Exchange, Transaction, via_sent_by
 
 
@@ -64,7 +65,15 @@ def build_no_final_response(
     severity: Severity = "warning" if sent > 1 and ex.provisional is None else "info"
     if timed_out:
         severity = "error"
-        if ex.provisional is None:
+        if ex.provisional is None and ex.icmp is not None:
+            evidence = ex.icmp
+            said, _ = meaning(evidence)
+            sentences.append(
+                f"The {icmp_name(evidence.version, evidence.type, evidence.code)} from "
+                f"{evidence.reporter} (frame {evidence.frame}) says why: {said}."
+            )
+            remedy = icmp_remedy(evidence)
+        elif ex.provisional is None:
             sent_by = via_sent_by(ex.request.top_via) if ex.request is not None else "?"
             sentences.append(
                 "The next hop is unreachable, dropped the request, or its responses do not come "
@@ -196,5 +205,97 @@ def build_retransmissions(ex: Exchange, threshold: int) -> Finding | None:
             "status": status if what == "response" else None,
             "src": ep(src),
             "dst": ep(dst),
+        },
+    )
+
+
+def build_late_response(
+    ex: Exchange,
+    now: float,
+    timeout: float,
+    timer: str,
+    invite: Exchange | None,
+    revises: int | None,
+) -> Finding:
+    """``late-response``: the first final response came after Timer B/F/C had expired.
+
+    It replaces the exchange's ``no-final-response`` (RFC 3261 §17.1.1.2, §17.1.2.2: the client
+    transaction had already terminated and reported a timeout to its user, so the late answer
+    is lost on it). For a CANCEL, §9.2 says how it should have gone: 200 OK to the CANCEL at
+    once, 487 Request Terminated to the INVITE.
+    """
+    sent_ts = ex.request_ts if ex.request_ts is not None else ex.first_ts
+    delay = now - sent_ts
+    sent = ex.max_request_copies()
+    rule = {
+        "B": "Timer B, RFC 3261 §17.1.1.2",
+        "F": "Timer F, RFC 3261 §17.1.2.2",
+        "C": "Timer C, RFC 3261 §16.6 step 11",
+    }[timer]
+    reason = ex.final_reason
+    sentences = [
+        f"{ex.method} CSeq {ex.cseq} ({frame_ref(ex.request_frame)}) from {ep(ex.request_src)} "
+        f"to {ep(ex.request_dst)} got its final response, {status_line(ex.final, reason)} "
+        f"({frame_ref(ex.final_frame)}), {duration(delay)} after the request: after "
+        f"Timer {timer} ({duration(timeout)}, {rule.split(', ', 1)[1]}) had expired, so the "
+        "UAC had already given up on the transaction."
+    ]
+    if sent > 1:
+        sentences.append(
+            f"It was sent {sent} times on one hop (the original and {sent - 1} retransmissions)."
+        )
+    invite_json: dict[str, JsonValue] | None = None
+    severity: Severity = "warning"
+    remedy = (
+        f"Find why {ep(ex.final_src)} takes longer than {duration(timeout)} to answer "
+        f"{ex.method}: a slow or unreachable next hop behind it, or responses lost on the way "
+        "back."
+    )
+    if ex.method == "CANCEL":
+        severity = "error"
+        sentences.append(
+            "RFC 3261 §9.2: a UAS answers a CANCEL at once with 200 OK, whether or not it still "
+            f"has the INVITE; this CANCEL got no 200, only {ex.final} after its timeout."
+        )
+        remedy = (
+            f"Have {ep(ex.final_src)} answer CANCEL with 200 OK at once and the cancelled INVITE "
+            "with 487 Request Terminated (RFC 3261 §9.2)."
+        )
+        if invite is not None and invite.final is not None:
+            after = (
+                invite.final_ts - sent_ts
+                if invite.final_ts is not None and invite.final_ts >= sent_ts
+                else None
+            )
+            when = f", {duration(after)} after the CANCEL" if after is not None else ""
+            expected = "as §9.2 expects" if invite.final == 487 else "instead of 487"
+            sentences.append(
+                f"The INVITE ({frame_ref(invite.request_frame)}) was answered "
+                f"{status_line(invite.final, invite.final_reason)} "
+                f"({frame_ref(invite.final_frame)}{when}) {expected}."
+            )
+            invite_json = {
+                "status": invite.final,
+                "frame": invite.final_frame,
+                "after_cancel": round(after, 6) if after is not None else None,
+            }
+    return Finding(
+        kind="late-response",
+        severity=severity,
+        ts=now,
+        call_id=ex.call_id,
+        frames=tuple(sorted(set(ex.frames))),
+        text=" ".join(sentences),
+        remedy=remedy,
+        details={
+            "method": ex.method,
+            "cseq": ex.cseq,
+            "status": ex.final,
+            "timer": timer,
+            "timeout": timeout,
+            "delay": round(delay, 6),
+            "sent": sent,
+            "invite": invite_json,
+            "revises": revises,
         },
     )

@@ -57,7 +57,9 @@ FINDING_KINDS: Final[tuple[str, ...]] = (
     "unavailable",
     "request-failed",
     "no-final-response",
+    "late-response",
     "retransmissions",
+    "icmp-error",
     "reason",
     "warning-header",
     "unregistered-option-tag",
@@ -282,6 +284,8 @@ class CorrelatorStats:
     evicted: Counter[str] = field(default_factory=Counter)
     expired: Counter[str] = field(default_factory=Counter)
     truncated_frames: int = 0
+    #: Steps of capture time over a day: timers were moved across each (never judged over it).
+    clock_jumps: int = 0
 
     @property
     def evictions(self) -> Counter[str]:
@@ -302,4 +306,5 @@ class CorrelatorStats:
             "evicted": dict(sorted(self.evicted.items())),
             "expired": dict(sorted(self.expired.items())),
             "truncated_frames": self.truncated_frames,
+            "clock_jumps": self.clock_jumps,
         }

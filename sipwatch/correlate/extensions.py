@@ -28,9 +28,10 @@ import difflib
 from collections.abc import Collection
 from typing import Final
 
-from sipwatch.correlate.context import duration, frame_ref, quoted, status_line
+from sipwatch.correlate.context import capture_cut, duration, frame_ref, quoted, status_line
 from sipwatch.correlate.events import Endpoint, Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
+from sipwatch.correlate.origin import Origin
 from sipwatch.correlate.transactions import Exchange, Observation
 from sipwatch.sip.headers import split_values
 from sipwatch.sip.message import SipMessage
@@ -132,6 +133,8 @@ def _retry_json(ex: Exchange) -> JsonValue:
 
 def _retry_sentence(ex: Exchange, window: float, about: str) -> str:
     retry = ex.retry
+    if retry is None and ex.retry_cut is not None:
+        return capture_cut(f"the {ex.final}", ex.retry_cut, window)
     if retry is None:
         return (
             f"No retry with a higher CSeq followed within {duration(window)}: the "
@@ -161,7 +164,7 @@ def _retry_ok(ex: Exchange) -> bool:
     return ex.retry is not None and ex.retry.final is not None and 200 <= ex.retry.final < 300
 
 
-def build_bad_extension(ex: Exchange, window: float) -> Finding:
+def build_bad_extension(ex: Exchange, window: float, origin: Origin) -> Finding:
     """The ``bad-extension`` finding for a settled 420 exchange."""
     req = ex.request
     resp = ex.final_msg
@@ -171,8 +174,8 @@ def build_bad_extension(ex: Exchange, window: float) -> Finding:
     has_unsupported = resp is not None and resp.has_header("unsupported")
     source, _ = _answer_source(ex, 420)
     role, why = answering_element(ex, required, proxy_required, unsupported)
-    who = {"proxy": "the proxy at", "uas": "the UAS at"}.get(role, "the element at")
-    sentences = [f"{_intro(ex, 420)} by {who} {ep(source)}."]
+    who = {"proxy": "the proxy", "uas": "the UAS"}.get(role, "the element")
+    sentences = [f"{_intro(ex, 420)} {origin.phrase(who, 'by')}."]
     if unsupported:
         sentences.append(f"It does not support {quoted(unsupported)} (Unsupported).")
     elif has_unsupported:
@@ -216,12 +219,12 @@ def build_bad_extension(ex: Exchange, window: float) -> Finding:
     elif role == "uas":
         remedy = (
             f"Remove {quoted(culprits)} from Require on the UA at {src} (list it in Supported if "
-            f"it is optional), or enable it on the UAS at {ep(source)}."
+            f"it is optional), or enable it on {origin.element('the UAS')}."
         )
     else:
         remedy = (
             f"Remove {quoted(culprits)} from Require/Proxy-Require on the UA at {src}, or enable "
-            f"it on {ep(source)}."
+            f"it on {origin.element()}."
         )
     if _retry_ok(ex):
         remedy = "The retry worked; to save the round trip: " + remedy[0].lower() + remedy[1:]
@@ -240,11 +243,13 @@ def build_bad_extension(ex: Exchange, window: float) -> Finding:
             "answered_by": role,
             "answered_from": ep(source),
             "unsupported_header": has_unsupported,
+            "answered_by_element": origin.answered_by_json(),
+            "relayed_by": origin.relayed_by_json(),
         },
     )
 
 
-def build_extension_required(ex: Exchange, window: float) -> Finding:
+def build_extension_required(ex: Exchange, window: float, origin: Origin) -> Finding:
     """The ``extension-required`` finding for a settled 421 exchange."""
     req = ex.request
     resp = ex.final_msg
@@ -252,7 +257,7 @@ def build_extension_required(ex: Exchange, window: float) -> Finding:
     supported = req.tokens("supported") if req is not None else []
     missing = [t for t in needed if t not in supported]
     source, _ = _answer_source(ex, 421)
-    sentences = [f"{_intro(ex, 421)} by {ep(source)}."]
+    sentences = [f"{_intro(ex, 421)} {origin.phrase(preposition='by')}."]
     if needed:
         hints = [f"'{t}' means {_TAG_HINTS[t]}" for t in needed if t in _TAG_HINTS]
         sentences.append(f"It insists on {quoted(needed)} (Require in the 421).")
@@ -284,11 +289,12 @@ def build_extension_required(ex: Exchange, window: float) -> Finding:
     wanted = missing or needed
     remedy = (
         f"Enable {quoted(wanted)} on the UA at {ep(ex.request_src)} so it lists them in "
-        f"Supported, or configure {ep(source)} not to require them (RFC 3261 §21.4.16)."
+        f"Supported, or configure {origin.element()} not to require them (RFC 3261 §21.4.16)."
     )
     if not needed:
         remedy = (
-            f"Ask the operator of {ep(source)} which extension it requires: its 421 names none."
+            f"Ask the operator of {origin.element()} which extension it requires: its 421 names "
+            "none."
         )
     return _negotiation_finding(
         "extension-required",
@@ -303,6 +309,7 @@ def build_extension_required(ex: Exchange, window: float) -> Finding:
             "missing": missing,
             "retry": _retry_json(ex),
             "answered_from": ep(source),
+            **origin.fields(),
         },
     )
 

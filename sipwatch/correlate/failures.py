@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from sipwatch.correlate.context import duration, frame_ref, status_line
+from sipwatch.correlate.context import capture_cut, duration, frame_ref, status_line
 from sipwatch.correlate.events import Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
-from sipwatch.correlate.timers import GLARE_OTHER_RANGE, GLARE_OWNER_RANGE
+from sipwatch.correlate.origin import Origin
+from sipwatch.correlate.timers import GLARE_OTHER_RANGE, GLARE_OWNER_RANGE, RETRY_WINDOW
 from sipwatch.correlate.transactions import Exchange
 from sipwatch.sip.headers import parse_params
 from sipwatch.sip.message import SipMessage
@@ -54,7 +55,7 @@ def requested_expires(msg: SipMessage | None) -> int | None:
     return min(values) if values else None
 
 
-def _intro(ex: Exchange) -> str:
+def _intro(ex: Exchange, origin: Origin) -> str:
     reason = ex.final_msg.reason if ex.final_msg is not None else ""
     target = f" to {ex.request.uri}" if ex.request is not None else ""
     request = (
@@ -65,8 +66,12 @@ def _intro(ex: Exchange) -> str:
         request = f"{ex.method} CSeq {ex.cseq} (request not captured)"
     return (
         f"{request} got {status_line(ex.final, reason)} "
-        f"({frame_ref(ex.final_frame, ex.final_ts, ex.request_ts)}) from {ep(ex.final_src)}"
+        f"({frame_ref(ex.final_frame, ex.final_ts, ex.request_ts)}) {origin.phrase()}"
     )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _retry(ex: Exchange) -> JsonValue:
@@ -77,6 +82,8 @@ def _retry(ex: Exchange) -> JsonValue:
 
 def _retry_sentence(ex: Exchange, about: str = "") -> str:
     retry = ex.retry
+    if retry is None and ex.retry_cut is not None:
+        return capture_cut(f"the {ex.final}", ex.retry_cut, RETRY_WINDOW)
     if retry is None:
         return "No retry followed."
     got = status_line(retry.final, retry.final_msg.reason if retry.final_msg else "")
@@ -93,8 +100,10 @@ def _finding(
     sentences: list[str],
     remedy: str,
     details: dict[str, JsonValue],
+    origin: Origin,
     extra_frames: tuple[int, ...] = (),
 ) -> Finding:
+    details.update(origin.fields())
     frames = set(ex.frames) | set(extra_frames)
     if ex.retry is not None:
         frames.update(ex.retry.frames)
@@ -114,11 +123,11 @@ def _retry_ok(ex: Exchange) -> bool:
     return ex.retry is not None and ex.retry.final is not None and 200 <= ex.retry.final < 300
 
 
-def build_session_interval(ex: Exchange) -> Finding:
+def build_session_interval(ex: Exchange, origin: Origin) -> Finding:
     """``session-interval-too-small`` (422, RFC 4028)."""
     min_se = header_int(ex.final_msg, "min-se")
     offered = header_int(ex.request, "session-expires")
-    sentences = [_intro(ex) + "."]
+    sentences = [_intro(ex, origin) + "."]
     if offered is not None:
         sentences.append(f"The request offered Session-Expires: {offered}.")
     if min_se is None:
@@ -142,7 +151,7 @@ def build_session_interval(ex: Exchange) -> Finding:
     remedy = (
         f"Set the session timer of the UA at {ep(ex.request_src)} to at least "
         f"{min_se if min_se is not None else 'the Min-SE of'} s, or lower Min-SE on "
-        f"{ep(ex.final_src)}."
+        f"{origin.element() or 'the element that answered'}."
     )
     return _finding(
         ex,
@@ -158,14 +167,15 @@ def build_session_interval(ex: Exchange) -> Finding:
             "use_session_expires": min_se,
             "retry": _retry(ex),
         },
+        origin,
     )
 
 
-def build_interval_too_brief(ex: Exchange) -> Finding:
+def build_interval_too_brief(ex: Exchange, origin: Origin) -> Finding:
     """``interval-too-brief`` (423 with Min-Expires)."""
     min_expires = header_int(ex.final_msg, "min-expires")
     asked = requested_expires(ex.request)
-    sentences = [_intro(ex) + "."]
+    sentences = [_intro(ex, origin) + "."]
     if asked is not None:
         sentences.append(f"The request asked for an expiration of {asked} s.")
     if min_expires is None:
@@ -203,12 +213,15 @@ def build_interval_too_brief(ex: Exchange) -> Finding:
             "use_expires": min_expires,
             "retry": _retry(ex),
         },
+        origin,
     )
 
 
-def build_glare(ex: Exchange, crossing: Exchange | None, owner: bool | None) -> Finding:
+def build_glare(
+    ex: Exchange, origin: Origin, crossing: Exchange | None, owner: bool | None
+) -> Finding:
     """``glare`` (491 Request Pending, RFC 3261 §14.1)."""
-    sentences = [_intro(ex) + "."]
+    sentences = [_intro(ex, origin) + "."]
     if crossing is not None:
         sentences.append(
             f"It crossed {crossing.method} CSeq {crossing.cseq} "
@@ -235,6 +248,8 @@ def build_glare(ex: Exchange, crossing: Exchange | None, owner: bool | None) -> 
             f"{rule}){'' if inside else ', outside that window'} and got "
             f"{status_line(retry.final, retry.final_msg.reason if retry.final_msg else '')}."
         )
+    elif ex.retry_cut is not None:
+        sentences.append(capture_cut(f"the {ex.final}", ex.retry_cut, RETRY_WINDOW))
     else:
         sentences.append(f"No retry followed (RFC 3261 §14.1: retry after {rule}).")
     details: dict[str, JsonValue] = {
@@ -257,13 +272,13 @@ def build_glare(ex: Exchange, crossing: Exchange | None, owner: bool | None) -> 
     )
     extra = tuple(crossing.frames) if crossing is not None else ()
     severity: Severity = "info" if _retry_ok(ex) else "warning"
-    return _finding(ex, "glare", severity, sentences, remedy, details, extra)
+    return _finding(ex, "glare", severity, sentences, remedy, details, origin, extra)
 
 
-def build_redirect(ex: Exchange) -> Finding:
+def build_redirect(ex: Exchange, origin: Origin) -> Finding:
     """``redirect`` (3xx, RFC 3261 §8.1.3.4, §21.3)."""
     contacts = ex.final_msg.header_values("contact") if ex.final_msg is not None else []
-    sentences = [_intro(ex) + "."]
+    sentences = [_intro(ex, origin) + "."]
     if contacts:
         sentences.append(
             f"It points to {'; '.join(contacts)}: the UAC should retry there (RFC 3261 §8.1.3.4)."
@@ -275,7 +290,7 @@ def build_redirect(ex: Exchange) -> Finding:
     if retry is not None and retry.request is not None:
         about = f" to {retry.request.uri}"
     sentences.append(_retry_sentence(ex, about))
-    remedy = "" if contacts else f"Have {ep(ex.final_src)} include Contact targets in its 3xx."
+    remedy = "" if contacts else f"Have {origin.element()} include Contact targets in its 3xx."
     return _finding(
         ex,
         "redirect",
@@ -289,6 +304,7 @@ def build_redirect(ex: Exchange) -> Finding:
             "contacts": contacts,
             "retry": _retry(ex),
         },
+        origin,
     )
 
 
@@ -334,11 +350,11 @@ _SERVER_NOTES: Final[dict[int, str]] = {
 }
 
 
-def build_server_failure(ex: Exchange) -> Finding:
+def build_server_failure(ex: Exchange, origin: Origin) -> Finding:
     """``unavailable`` (480, 503) or ``server-error`` (other 5xx)."""
     status = ex.final or 500
     seconds, comment, dur = retry_after(ex.final_msg)
-    sentences = [_intro(ex) + "."]
+    sentences = [_intro(ex, origin) + "."]
     if status in _SERVER_NOTES:
         sentences.append(_SERVER_NOTES[status])
     if seconds is not None:
@@ -358,7 +374,8 @@ def build_server_failure(ex: Exchange) -> Finding:
         remedy = f"Send large requests from {ep(ex.request_src)} over TCP (RFC 3261 §18.1.1)."
     elif status == 501:
         remedy = (
-            f"{ep(ex.final_src)} does not support {ex.method}: stop sending it there, or enable "
+            f"{_capital(origin.element())} does not support {ex.method}: stop sending it there, "
+            "or enable "
             "the feature on that server."
         )
     severity: Severity = "warning" if kind == "unavailable" else "error"
@@ -376,6 +393,7 @@ def build_server_failure(ex: Exchange) -> Finding:
             "retry_after_comment": comment,
             "answered_from": ep(ex.final_src),
         },
+        origin,
     )
 
 
@@ -402,10 +420,10 @@ _FAILED_NOTES: Final[dict[int, str]] = {
 }
 
 
-def build_request_failed(ex: Exchange) -> Finding:
+def build_request_failed(ex: Exchange, origin: Origin) -> Finding:
     """``request-failed``: a final >= 400 no specific kind explains."""
     status = ex.final or 400
-    sentences = [_intro(ex) + "."]
+    sentences = [_intro(ex, origin) + "."]
     if status in _FAILED_NOTES:
         sentences.append(_FAILED_NOTES[status])
     if status == 481 and ex.method == "BYE":
@@ -426,4 +444,5 @@ def build_request_failed(ex: Exchange) -> Finding:
             "answered_from": ep(ex.final_src),
             "request_uri": ex.request.uri if ex.request is not None else None,
         },
+        origin,
     )

@@ -21,6 +21,7 @@ from sipwatch.correlate import auth, delivery, extensions, failures, notices
 from sipwatch.correlate.context import Reporter
 from sipwatch.correlate.dialogs import DialogTracker
 from sipwatch.correlate.events import Finding
+from sipwatch.correlate.origin import Origin, relays_in, response_origin
 from sipwatch.correlate.refer import TransferTracker, build_notify_rejected
 from sipwatch.correlate.statetable import Transition, Violation
 from sipwatch.correlate.timers import LINGER, T1, Deadlines
@@ -86,6 +87,12 @@ class Lifecycle:
         self._dialogs = dialogs
         self._retry_index = retry_index
         self.registered_option_tags = registered_option_tags
+        #: Capture time of the end of the capture, once :meth:`Correlator.finish` runs: what is
+        #: resolved then was cut short, not timed out.
+        self.capture_end: float | None = None
+        #: File runs hold a timed-out exchange's finding until it closes (a late final may
+        #: replace it); live runs emit it at once and revise it (``revises``) if one comes.
+        self.hold_timeouts = True
         # Timer callbacks, bound once (a timer holds its callback for up to 64*T1: see Timer).
         self._on_timeout_cb = self.on_timeout
         self._on_settle_cb = self.on_settle
@@ -169,10 +176,22 @@ class Lifecycle:
             for tx in ex.transactions:
                 if tx.final is None:
                     self.step_tx(tx, TxInput.TIMEOUT, now, None)
-        proceeding = ex.invite and ex.provisional is not None
-        timer = "C" if proceeding else ("B" if ex.invite else "F")
-        timeout = self.timing.proceeding_timeout if proceeding else self.timing.transaction_timeout
-        self._reporter.emit(delivery.build_no_final_response(ex, now, timeout, timed_out, timer))
+        timer, timeout = self._timer(ex)
+        finding = delivery.build_no_final_response(ex, now, timeout, timed_out, timer)
+        if timed_out and self.hold_timeouts:
+            if self.capture_end is None:
+                # A final response may still come (late): the verdict waits for the exchange
+                # to close, so a file's findings tell the whole story once.
+                ex.held_timeout = finding
+            else:
+                self._reporter.emit(finding)
+        elif timed_out:
+            ex.timeout_id = self._reporter.next_id()
+            self._reporter.emit(
+                finding.with_changes(details={**finding.details, "id": ex.timeout_id})
+            )
+        else:
+            self._reporter.emit(finding)
         self._emit_observations(ex)
         if ex.method == "REFER":
             self._transfers.on_refer_timeout(ex, now)
@@ -180,11 +199,30 @@ class Lifecycle:
             self._resolve_retry(ex.retry_of, now)
         self._schedule_close(ex, now)
 
+    def _timer(self, ex: Exchange) -> tuple[str, float]:
+        """The transaction timer that applies to ``ex`` and its duration."""
+        if ex.invite and ex.provisional is not None:
+            return "C", self.timing.proceeding_timeout
+        return ("B" if ex.invite else "F"), self.timing.transaction_timeout
+
+    def late_final(self, ex: Exchange, ts: float) -> None:
+        """The first final response came after Timer B/F/C: it replaces the timeout verdict
+        (held in a file run, emitted and now revised live) with a ``late-response``."""
+        timer, timeout = self._timer(ex)
+        revises = ex.timeout_id
+        if ex.held_timeout is None and revises is None:
+            return
+        ex.held_timeout = None
+        invite = ex.parent if ex.method == "CANCEL" else None
+        self._reporter.emit(delivery.build_late_response(ex, ts, timeout, timer, invite, revises))
+
     def on_settle(self, ex: Exchange, now: float) -> None:
         """``settle`` after the first final: make the findings, release the one we retried."""
         if ex.closed or ex.settled:
             return
         ex.settled = True
+        if ex.transfer is not None and ex.method == "REFER" and ex.final is not None:
+            self._transfers.on_refer_settled(ex, self.origin(ex))
         self._settle_findings(ex, now)
         if ex.retry_of is not None:
             self._resolve_retry(ex.retry_of, now)
@@ -309,24 +347,34 @@ class Lifecycle:
         if finding is not None:
             self._reporter.emit(finding)
 
+    def origin(self, ex: Exchange) -> Origin:
+        """The element that generated the exchange's final response (see
+        :mod:`sipwatch.correlate.origin`)."""
+        relays = relays_in(self._exchanges.in_call(ex.call_id))
+        start = ex.request_ts if ex.request_ts is not None else ex.first_ts
+        return response_origin(ex, relays, others=self._exchanges.since(start))
+
     def _build(self, ex: Exchange, kind: str) -> Finding | None:
         if kind == "bad-extension":
-            return extensions.build_bad_extension(ex, self.timing.retry_window)
+            return extensions.build_bad_extension(ex, self.timing.retry_window, self.origin(ex))
         if kind == "extension-required":
-            return extensions.build_extension_required(ex, self.timing.retry_window)
+            return extensions.build_extension_required(
+                ex, self.timing.retry_window, self.origin(ex)
+            )
+        origin = self.origin(ex)
         if kind == "session-interval-too-small":
-            return failures.build_session_interval(ex)
+            return failures.build_session_interval(ex, origin)
         if kind == "interval-too-brief":
-            return failures.build_interval_too_brief(ex)
+            return failures.build_interval_too_brief(ex, origin)
         if kind == "glare":
-            return failures.build_glare(ex, self._crossing(ex), self._owns_call_id(ex))
+            return failures.build_glare(ex, origin, self._crossing(ex), self._owns_call_id(ex))
         if kind == "redirect":
-            return failures.build_redirect(ex)
+            return failures.build_redirect(ex, origin)
         if kind == "notify-rejected":
-            return build_notify_rejected(ex)
+            return build_notify_rejected(ex, origin)
         if kind == "server-failure":
-            return failures.build_server_failure(ex)
-        return failures.build_request_failed(ex)
+            return failures.build_server_failure(ex, origin)
+        return failures.build_request_failed(ex, origin)
 
     def _resolve_retry(self, ex: Exchange, now: float) -> None:
         """The retry of ``ex`` settled or timed out, or none came in time: emit what waited."""
@@ -334,6 +382,10 @@ class Lifecycle:
             return
         ex.resolved_retry = True
         self._deadlines.cancel(ex.timer_retry)
+        if self.capture_end is not None and ex.retry is None:
+            since = self.capture_end - (ex.final_ts if ex.final_ts is not None else ex.first_ts)
+            if since < self.timing.retry_window:
+                ex.retry_cut = max(since, 0.0)
         if ex.held == "auth":
             chain = ex.auth_chain
             retry = ex.retry
@@ -385,13 +437,17 @@ class Lifecycle:
         if not ex.settled:
             self.settle_now(ex, now)
         self._emit_observations(ex)  # headers seen after the exchange settled
+        if ex.held_timeout is not None:
+            self._reporter.emit(ex.held_timeout)
+            ex.held_timeout = None
         if ex.held is not None and not ex.resolved_retry:
             self._resolve_retry(ex, now)
         prev = ex.retry_of
         if prev is not None and prev.held is not None and not prev.resolved_retry:
             self._resolve_retry(prev, now)
         storm = delivery.build_retransmissions(ex, self.timing.storm_threshold)
-        if storm is not None:
+        if storm is not None and not (ex.timed_out and ex.final is not None):
+            # (a late final's finding already counts the retransmissions)
             self._reporter.emit(storm)
         ex.closed = True
         for timer in (ex.timer_due, ex.timer_retry, ex.timer_close):

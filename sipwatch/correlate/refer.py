@@ -29,6 +29,7 @@ from typing import Final
 from sipwatch.correlate.context import Reporter, status_line
 from sipwatch.correlate.events import CorrelatorStats
 from sipwatch.correlate.events import format_endpoint as ep
+from sipwatch.correlate.origin import Origin
 from sipwatch.correlate.statetable import Violation
 from sipwatch.correlate.timers import LINGER, Deadlines
 from sipwatch.correlate.transactions import Exchange
@@ -182,6 +183,15 @@ class TransferTracker:
             )
         self._step(transfer, event, ts, frame)
 
+    def on_refer_settled(self, ex: Exchange, origin: Origin) -> None:
+        """Every copy of the REFER's final response is in: remember who answered it (a
+        challenge comes from whoever holds the credentials, not from the transferee)."""
+        transfer = ex.transfer
+        if transfer is None or ex.final in (401, 407):
+            return
+        if self._attempt(transfer, ex.cseq) is transfer.attempts[-1]:
+            transfer.answered = origin
+
     def on_refer_timeout(self, ex: Exchange, now: float) -> None:
         transfer = ex.transfer
         if (
@@ -304,7 +314,7 @@ class TransferTracker:
         for transfer in list(self._all.values()):
             if transfer.state is not TransferState.DONE:
                 transfer.ended_by = transfer.ended_by or "capture-end"
-                self._step(transfer, TransferInput.CLOSE, now, None)
+                self._step(transfer, TransferInput.CAPTURE_END, now, None)
         for transfer in list(self._all.values()):
             if not transfer.emitted and transfer.outcome is not None:
                 self._emit(transfer)

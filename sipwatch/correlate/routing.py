@@ -525,6 +525,8 @@ class Router:
             )
         if not had_final:
             self._life.first_final(ex, ts)
+            if ex.timed_out:
+                self._life.late_final(ex, ts)
         subscription_ok = 200 <= status < 300 and ex.method in ("SUBSCRIBE", "REFER")
         if to_tag and forming and (ex.invite or subscription_ok):
             event = DialogInput.SUCCESS if status < 300 else DialogInput.FAILURE

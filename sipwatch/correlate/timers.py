@@ -26,6 +26,9 @@ TIMER_C: Final = 180.0
 #: RFC 3261 §17.1.1.2 Timer D / §17.2.1 Timer H / §17.1.2.2 Timer K and RFC 6026 Timer L/M: how
 #: long transaction state lingers to absorb retransmissions; 64*T1 covers all of them.
 LINGER: Final = 64 * T1
+#: How long the correlator waits for a UAC's retry after a challenge or a 42x/491/3xx
+#: (64*T1, the transaction timeout: a retry is a new transaction, RFC 3261 §8.1.3.5).
+RETRY_WINDOW: Final = 64 * T1
 #: RFC 3261 §14.1: a UAC that gets 491 retries after 2.1-4 s if it owns the Call-ID, else 0-2 s.
 GLARE_OWNER_RANGE: Final = (2.1, 4.0)
 GLARE_OTHER_RANGE: Final = (0.0, 2.0)
@@ -218,6 +221,18 @@ class Deadlines:
                 timer.subject = None
                 callback(subject, timer.due)
             ran += 1
+
+    def shift(self, step: float) -> None:
+        """Move every queued timer ``step`` seconds later (a jump of the capture clock). All
+        move together, so every queue stays in order."""
+        self._heap = [(due + step, seq, timer) for due, seq, timer in self._heap]
+        for entry in self._heap:
+            entry[2].due += step
+        for fifo in self._queues:
+            for timer in fifo:
+                timer.due += step
+        if self._next != _INF:
+            self._next += step
 
     def drain(self) -> list[Timer]:
         """Remove and return every live timer (end of capture), in due order."""

@@ -26,6 +26,7 @@ response seen within 64*T1 of capture time".
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Final
@@ -38,6 +39,8 @@ from sipwatch.sip.message import MAGIC_COOKIE, SipMessage, branch_param
 
 if TYPE_CHECKING:
     from sipwatch.correlate.auth import AuthChain
+    from sipwatch.correlate.events import Finding
+    from sipwatch.correlate.icmp import IcmpEvidence
     from sipwatch.correlate.transfer_model import Transfer
 
 #: (Call-ID, CSeq number, method, From tag): one request as the UAC meant it.
@@ -382,6 +385,16 @@ class Exchange:
     name: str = ""  # cache of label
     #: The request carried a To tag: it is sent inside a dialog, so it cannot form one (§12.1).
     in_dialog: bool = False
+    #: The first ICMP error that quoted a message of this exchange (RFC 3261 §18.4).
+    icmp: IcmpEvidence | None = None
+    #: A file run's ``no-final-response`` held until the exchange closes: a final response
+    #: arriving after Timer B/F replaces it (see :meth:`Lifecycle.late_final`).
+    held_timeout: Finding | None = None
+    #: The id of the ``no-final-response`` already emitted (live), which a late final revises.
+    timeout_id: int | None = None
+    #: Seconds from the final response to the end of the capture, when the capture ended while
+    #: the UAC could still retry (inside the retry window): no conclusion about a retry holds.
+    retry_cut: float | None = None
 
     # The parts of ``key``, as attributes: every handler reads them, several times per message,
     # and a property call costs several times an attribute read (8 bytes each per exchange).
@@ -444,6 +457,18 @@ class ExchangeTable:
 
     def values(self) -> list[Exchange]:
         return list(self._exchanges.values())
+
+    def since(self, ts: float) -> Iterator[Exchange]:
+        """The open exchanges that began at or after capture time ``ts``, newest first.
+
+        The table is in insertion order and the correlator's clock never goes back, so this
+        stops at the first older one instead of walking the whole table (do not change the
+        table while iterating).
+        """
+        for exchange in reversed(self._exchanges.values()):
+            if exchange.first_ts < ts:
+                return
+            yield exchange
 
     def get(self, key: ExchangeKey) -> Exchange | None:
         return self._exchanges.get(key)

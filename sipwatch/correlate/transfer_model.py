@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Final
 
 from sipwatch.correlate.events import Endpoint
+from sipwatch.correlate.origin import Origin
 from sipwatch.correlate.statetable import StateTable
 from sipwatch.correlate.timers import Timer
 from sipwatch.correlate.transactions import Exchange
@@ -39,7 +40,9 @@ class TransferInput(Enum):
     NOTIFY = "notify"  # NOTIFY, subscription not terminated
     NOTIFY_TERMINATED = "notify-terminated"
     TIMEOUT = "notify-timeout"  # accepted, no NOTIFY within notify_timeout
-    CLOSE = "close"  # capture ended, idle too long, retry never came, or evicted
+    CLOSE = "close"  # idle too long, retry never came, or evicted
+    #: The capture ended: like CLOSE, except that a challenged REFER may still be re-sent.
+    CAPTURE_END = "capture-end"
 
 
 class TransferAction(Enum):
@@ -94,6 +97,14 @@ TRANSFER_TABLE: Final = StateTable[TransferState, TransferInput, TransferAction]
         (_S.ACTIVE, _I.NOTIFY): (_A.RECORD, _S.ACTIVE),
         (_S.ACTIVE, _I.NOTIFY_TERMINATED): (_A.CONCLUDE_BY_NOTIFY, _S.DONE),
         (_S.ACTIVE, _I.CLOSE): (_A.CONCLUDE_CLOSED, _S.DONE),
+        # The end of the capture concludes nothing the capture did not show: a challenged REFER
+        # may still be re-sent with credentials (RFC 3261 §22.2), so it is in progress.
+        (_S.REFERRED, _I.CAPTURE_END): (_A.CONCLUDE_CLOSED, _S.DONE),
+        (_S.CHALLENGED, _I.CAPTURE_END): (_A.CONCLUDE_CLOSED, _S.DONE),
+        (_S.EARLY, _I.CAPTURE_END): (_A.CONCLUDE_CLOSED, _S.DONE),
+        (_S.EARLY_TERMINATED, _I.CAPTURE_END): (_A.CONCLUDE_BY_NOTIFY, _S.DONE),
+        (_S.ACCEPTED, _I.CAPTURE_END): (_A.CONCLUDE_CLOSED, _S.DONE),
+        (_S.ACTIVE, _I.CAPTURE_END): (_A.CONCLUDE_CLOSED, _S.DONE),
     },
 )
 
@@ -154,6 +165,9 @@ class Transfer:
     remarks: list[str] = field(default_factory=list)
     timer: Timer | None = None
     emitted: bool = False
+    #: The element that answered the (last) REFER, once all its copies were in: the transferee,
+    #: which a proxy between the two parties hides from ``referee`` (the next hop).
+    answered: Origin | None = None
 
     @property
     def cseq(self) -> int:

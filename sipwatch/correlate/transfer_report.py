@@ -10,8 +10,9 @@ from itertools import pairwise
 from typing import Final
 
 from sipwatch.correlate.context import frame_ref, offset, status_line
-from sipwatch.correlate.events import Finding, JsonValue, Severity
+from sipwatch.correlate.events import Endpoint, Finding, JsonValue, Severity
 from sipwatch.correlate.events import format_endpoint as ep
+from sipwatch.correlate.origin import Origin
 from sipwatch.correlate.transactions import Exchange
 from sipwatch.correlate.transfer_model import Attempt, Transfer
 
@@ -25,8 +26,32 @@ _SEVERITY: Final[dict[str, Severity]] = {
 }
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def transferee(transfer: Transfer) -> str:
+    """``the transferee at X``: the element that answered the REFER, or where the REFER went
+    when its answer was not captured (a proxy between the parties relays both)."""
+    answered = transfer.answered
+    if answered is not None and (answered.address is not None or answered.relayed_by):
+        return answered.element("the transferee")
+    return f"the transferee at {ep(transfer.referee)}"
+
+
+def _referee_part(transfer: Transfer) -> str:
+    """Where the REFER went: the transferee, and the proxies that relayed it."""
+    answered = transfer.answered
+    name = transferee(transfer)
+    if answered is not None and answered.address is not None and answered.relayed_by:
+        hops = ", ".join(ep(hop) for hop in answered.relayed_by)
+        plural = "proxies" if len(answered.relayed_by) > 1 else "proxy"
+        name += f" through the {plural} at {hops}"
+    return name
+
+
 def _rejection_remedy(transfer: Transfer) -> str:
-    referee = ep(transfer.referee)
+    referee = transferee(transfer)
     status = transfer.accepted
     if transfer.ended_by == "refer-timeout":
         return f"Check that {referee} is reachable and answers REFER; nothing came back."
@@ -37,7 +62,7 @@ def _rejection_remedy(transfer: Transfer) -> str:
         )
     if status in (405, 501):
         return (
-            f"The peer at {referee} does not implement REFER: enable call transfer there, or let "
+            f"{_capital(referee)} does not implement REFER: enable call transfer there, or let "
             "the PBX perform the transfer instead of the phone."
         )
     if status == 403:
@@ -66,7 +91,7 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
     kind = "Attended transfer" if transfer.attended else "Transfer"
     opening = (
         f"{kind}: REFER CSeq {first.cseq} ({frame_ref(first.frame)}) from "
-        f"{ep(transfer.referrer)} to {ep(transfer.referee)} asked the peer to call "
+        f"{ep(transfer.referrer)} to {_referee_part(transfer)} asked it to call "
         f"{transfer.refer_to or '(no Refer-To)'}"
     )
     if transfer.replaces:
@@ -98,6 +123,11 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
         sentences.append(
             "No final response to the REFER arrived within 32 s (RFC 3261 §8.1.3.1: treated as "
             "408): the transfer never started."
+        )
+    elif transfer.ended_by == "capture-end" and last.status in (401, 407):
+        sentences.append(
+            f"The REFER was challenged with {last.status} ({frame_ref(last.status_frame)}); the "
+            "capture ended before it was re-sent with credentials."
         )
     elif transfer.ended_by == "unanswered-challenge":
         sentences.append(
@@ -187,7 +217,7 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
     elif outcome == "failed":
         remedy = (
             f"The transfer target {transfer.refer_to} answered {final}: check that it is "
-            f"reachable and accepts calls from the transferee at {ep(transfer.referee)}."
+            f"reachable and accepts calls from {transferee(transfer)}."
         )
         if transfer.attended and transfer.final_frag == 481:
             remedy += (
@@ -196,13 +226,13 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
             )
     elif outcome == "no-notify":
         remedy = (
-            f"Check that the transferee at {ep(transfer.referee)} sends NOTIFY (Event: refer) "
+            f"Check that {transferee(transfer)} sends NOTIFY (Event: refer) "
             f"after accepting, and that it can reach {ep(transfer.referrer)} (Contact, "
             "Record-Route, NAT)."
         )
     elif outcome == "in-progress" and transfer.ended_by == "idle":
         remedy = (
-            f"Have the transferee at {ep(transfer.referee)} send the final NOTIFY with "
+            f"Have {transferee(transfer)} send the final NOTIFY with "
             "Subscription-State: terminated;reason=noresource (RFC 3515 §2.4.7)."
         )
     elif outcome == "in-progress":
@@ -237,8 +267,12 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
         "rejected_notifies": [{"frame": n.frame, "status": n.response} for n in rejected],
         "ended_by": transfer.ended_by,
         "referrer": ep(transfer.referrer),
-        "referee": ep(transfer.referee),
+        "referee": ep(_referee_address(transfer)),
     }
+    if transfer.answered is not None:
+        details.update(transfer.answered.fields())
+    else:
+        details.update({"answered_by": None, "relayed_by": []})
     return Finding(
         kind="transfer",
         severity=_SEVERITY.get(outcome, "warning")
@@ -253,7 +287,14 @@ def build_transfer_finding(transfer: Transfer, notify_timeout: float, idle: floa
     )
 
 
-def build_notify_rejected(ex: Exchange) -> Finding | None:
+def _referee_address(transfer: Transfer) -> Endpoint | None:
+    answered = transfer.answered
+    if answered is not None and answered.address is not None:
+        return answered.address
+    return transfer.referee
+
+
+def build_notify_rejected(ex: Exchange, origin: Origin) -> Finding | None:
     """``notify-rejected``: a refer NOTIFY answered with a failure (RFC 3265 §3.2.2: the notifier
     then removes the subscription; 481 means the subscriber has none)."""
     transfer = ex.transfer
@@ -274,16 +315,19 @@ def build_notify_rejected(ex: Exchange) -> Finding | None:
         400: "it found the NOTIFY malformed (check Event, Subscription-State and the sipfrag body)",
         415: "it does not accept message/sipfrag bodies",
     }.get(status, "it refuses the NOTIFY")
+    relayed = f", relayed by {origin.relays()}" if origin.relayed_by else ""
+    transferor = origin.element("the transferor")
     text = (
-        f"The transferor at {ep(ex.request_dst)} answered NOTIFY CSeq {ex.cseq} "
+        f"{_capital(transferor)} answered NOTIFY CSeq {ex.cseq} "
         f"({frame_ref(ex.request_frame)}, sipfrag {frag}) for the transfer of REFER CSeq "
         f"{transfer.cseq} (frame {transfer.refer_frame}) with {status_line(status, reason)} "
-        f"({frame_ref(ex.final_frame, ex.final_ts, ex.request_ts)}): {meaning}. A failed NOTIFY "
+        f"({frame_ref(ex.final_frame, ex.final_ts, ex.request_ts)}{relayed}): {meaning}. "
+        "A failed NOTIFY "
         "ends the subscription at the notifier (RFC 3265 §3.2.2), so the transferor will not "
         "learn the outcome; RFC 3515 §2.4.4 says the referenced request is not withdrawn."
     )
     remedy = (
-        f"Make the UA at {ep(ex.request_dst)} accept NOTIFY with Event: refer and "
+        f"Make {origin.element('the UA')} accept NOTIFY with Event: refer and "
         "message/sipfrag bodies for the REFER it sent (or send Refer-Sub: false, RFC 4488, if it "
         "does not want them)."
     )
@@ -303,5 +347,6 @@ def build_notify_rejected(ex: Exchange) -> Finding | None:
             "refer_cseq": transfer.cseq,
             "sipfrag_status": record.sipfrag_status if record else None,
             "subscription_state": record.subscription_state if record else None,
+            **origin.fields(),
         },
     )

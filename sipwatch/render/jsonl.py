@@ -50,6 +50,7 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
         "server": msg.server,
         "contact": msg.contact_uri,
         "agent": record.agent,
+        "icmp": record.icmp,
     }
 
 
@@ -180,7 +181,8 @@ def message_line(record: MessageRecord) -> str:
         f'"request_uri":{request_uri},"from":{_address_line(msg.header("from"))},'
         f'"to":{_address_line(msg.header("to"))},"user_agent":{_text(msg.user_agent)},'
         f'"server":{_text(msg.server)},"contact":{_text(msg.contact_uri)},'
-        f'"agent":{_text(record.agent)}}}'
+        f'"agent":{_text(record.agent)},'
+        f'"icmp":{"null" if record.icmp is None else _ENCODE(record.icmp)}}}'
     )
 
 

@@ -217,6 +217,9 @@ class TerminalRenderer:
         line.append((f" {cseq_num} {inert(cseq_method, 32)}", "dim"))
         if record.retransmission:
             line.append(("  (retransmission)", "dim italic"))
+        elif record.icmp is not None:
+            reporter = inert(str(record.icmp.get("from", "")), 64)
+            line.append((f"  (quoted in an ICMP error from {reporter})", "dim italic"))
         if record.agent is not None:  # reported over HEP: which capture agent saw it
             line.append((f"  [agent {inert(record.agent, 40)}]", "dim"))
         if record.context:  # the request a shown response answers: greyed, nothing under it
@@ -367,11 +370,16 @@ class TerminalRenderer:
             return
         data = record.data
         severity = str(data.get("severity", "info"))
-        line: tuple[Piece, ...] = (
-            ("◆ ", ""),
+        line: tuple[Piece, ...] = (("◆ ", ""),)
+        if data.get("revises") is not None:
+            # Live: a later message changed an earlier verdict; this one replaces it.
+            line += ((f"revised (finding #{inert(str(data['revises']), 12)}): ", "bold"),)
+        line += (
             (f"{severity.upper()} ", _SEVERITY_STYLE.get(severity, "")),
             (inert(record.kind), "bold"),
         )
+        if data.get("id") is not None:
+            line += ((f" #{inert(str(data['id']), 12)}", "dim"),)
         outcome = data.get("outcome")
         if outcome:
             line += ((f" ({inert(str(outcome))})", "bold"),)
