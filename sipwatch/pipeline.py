@@ -23,6 +23,9 @@ from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
 from sipwatch.engine import Engine
 from sipwatch.filters import MessageFilter
+from sipwatch.media.thresholds import MediaThresholds
+from sipwatch.media.tracker import CALL_METHODS, MediaTracker
+from sipwatch.media_records import MediaRecords
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.sip.message import Malformed, ParseResult
 from sipwatch.sip.parser import parse_message
@@ -95,6 +98,11 @@ class PipelineOptions:
     tls_keylog: str | None = None
     #: Which engine reads and decodes (sipwatch.engine); the reference is the default here.
     engine: Engine = "python"
+    #: SDP and RTP/RTCP analysis (``type: "stream"`` records and media findings).
+    media: bool = True
+    #: Report RTP streams no SDP explains, found by RTP v2 headers alone (labelled "guess").
+    rtp_guess: bool = True
+    media_thresholds: MediaThresholds = field(default_factory=MediaThresholds)
 
 
 class Pipeline:
@@ -127,6 +135,11 @@ class Pipeline:
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
         )
+        self._media: MediaRecords | None = None
+        if self.options.media:
+            tracker = MediaTracker(self.options.media_thresholds, guess=self.options.rtp_guess)
+            self._media = MediaRecords(tracker, self.summary)
+            self._decoder.media = tracker.packet
         self._next_expire: float | None = None
         self._last_ts = 0.0
         #: Endpoint -> (the one shared copy of it, its "ip:port" text). A capture has few
@@ -206,9 +219,11 @@ class Pipeline:
         self._next_expire = ts + EXPIRE_EVERY
         self._decoder.expire(ts)
         records = self._tls_failures() if self._tls_watch.failures else []
-        if self._correlation is None:
-            return records
-        return records + self._correlation.expire(ts)
+        if self._correlation is not None:
+            records += self._correlation.expire(ts)
+        if self._media is not None:
+            records.extend(self._media.convert(self._media.tracker.expire(ts)))
+        return records
 
     def finish(self) -> list[Record]:
         records: list[Record] = []
@@ -217,6 +232,9 @@ class Pipeline:
         records += self._tls_failures()
         if self._correlation is not None:
             records.extend(self._correlation.finish(self._last_ts))
+        if self._media is not None:
+            records.extend(self._media.convert(self._media.tracker.finish(self._last_ts)))
+            self._media.count()
         if self._tls is not None:
             self._tls.close()
             self.summary.notes.update(self._tls.notes)
@@ -272,10 +290,17 @@ class Pipeline:
         record = MessageRecord(segment.ts, segment.frame, src, dst, segment.transport, parsed)
         if segment.agent is not None:
             record.agent = segment.agent
+        media = self._media
         if self._correlation is not None:
             # The correlation places the record among the findings it completes or follows.
-            return self._correlation.message(record, src_endpoint, dst_endpoint)
-        if self.options.filter.accepts(record):
+            records = self._correlation.message(record, src_endpoint, dst_endpoint)
+        elif self.options.filter.accepts(record):
             summary.shown += 1
-            return [record]
-        return []
+            records = [record]
+        else:
+            records = []
+        if media is not None and (parsed.body or parsed.method in CALL_METHODS):
+            found = media.tracker.sip(segment.ts, segment.frame, src_endpoint[0], parsed)
+            if found:
+                records.extend(media.convert(found))
+        return records

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sipwatch.bounded import CappedCounter, DistinctCounter
+from sipwatch.media.model import StreamReport
 from sipwatch.sip.message import SipMessage
 
 
@@ -96,4 +97,11 @@ class Summary:
         return len(self.call_ids)
 
 
-Record = MessageRecord | MalformedRecord | FindingRecord
+@dataclass(slots=True)
+class StreamRecord:
+    """One RTP stream and direction, closed (the ``stream`` of the contract)."""
+
+    stream: StreamReport
+
+
+Record = MessageRecord | MalformedRecord | FindingRecord | StreamRecord

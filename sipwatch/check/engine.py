@@ -29,7 +29,8 @@ from sipwatch.check.rules import (
     malformed_problem,
     unjudged_problem,
 )
-from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record
+from sipwatch.media.model import StreamReport
+from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, StreamRecord
 
 if TYPE_CHECKING:
     from sipwatch.check.config import CheckConfig
@@ -101,10 +102,15 @@ class RuleEngine:
         self._retrans: dict[tuple[str, int, str, str], list[int]] = {}
         self._damage: list[str] = []
         self._sip_seen = False
+        self._streams: list[StreamReport] = []
 
     # -- feeding ---------------------------------------------------------------------------
 
     def feed(self, record: Record) -> None:
+        if isinstance(record, StreamRecord):
+            if not self.config.ignored(record.stream.call_id):
+                self._streams.append(record.stream)
+            return
         if not isinstance(record, FindingRecord):
             self._sip_seen = True
         if isinstance(record, FindingRecord):

@@ -14,6 +14,7 @@ and named in ``problems``; every list is bounded, so a crafted body cannot grow 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 #: Bounds on what one body may make us keep (a real offer has a handful of each).
@@ -307,8 +308,13 @@ def _finish(section: _Section, session: _Section) -> MediaDescription:
     )
 
 
+@lru_cache(maxsize=256)
 def parse_sdp(body: bytes) -> SessionDescription:
-    """Parse one SDP body; never raises (unreadable lines are skipped and named)."""
+    """Parse one SDP body; never raises (unreadable lines are skipped and named).
+
+    Cached by the body's bytes (the result is immutable): the same SDP comes again on every
+    hop through a proxy, in retransmissions, and on both legs of a B2BUA that passes it on.
+    """
     text = body.decode("utf-8", errors="replace")
     session = _Section()
     current = session

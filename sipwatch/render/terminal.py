@@ -20,7 +20,14 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.records import (
+    FindingRecord,
+    MalformedRecord,
+    MessageRecord,
+    Record,
+    StreamRecord,
+    Summary,
+)
 from sipwatch.render.fit import Piece, fit_line
 from sipwatch.render.safe import inert, inert_bytes
 from sipwatch.render.segment_writer import SegmentWriter
@@ -173,6 +180,8 @@ class TerminalRenderer:
             self.message(record)
         elif isinstance(record, MalformedRecord):
             self.malformed(record)
+        elif isinstance(record, StreamRecord):
+            self.stream(record)
         elif self.show_findings:
             self.finding(record)
 
@@ -371,6 +380,31 @@ class TerminalRenderer:
         remedy = data.get("remedy")
         if remedy:
             self._block((("fix: " + inert(str(remedy), _TEXT_LIMIT), ""),), width, 2)
+        self._done()
+
+    def stream(self, record: StreamRecord) -> None:
+        """One closed RTP stream: the media line of its call (numbers per RFC 3550 A.3/A.8)."""
+        width = self._width = self.console.width
+        if width < 1:
+            return
+        s = record.stream
+        guess = " (guess: no SDP)" if s.origin == "guess" else ""
+        mos = f", MOS ≈ {s.mos_estimate:.2f} (estimate)" if s.mos_estimate is not None else ""
+        codec = inert(s.codec) if s.codec else f"PT {s.payload_type}"
+        line: tuple[Piece, ...] = (
+            ("♪ ", ""),
+            ("RTP ", "bold"),
+            (f"{inert(s.src)} → {inert(s.dst)} ", ""),
+            (f"{codec} SSRC 0x{s.ssrc:08X}{guess}: ", "dim"),
+            (
+                f"{s.packets} packets, {s.lost} lost of {s.expected}, jitter "
+                f"{s.jitter_mean_ms:.3f}/{s.jitter_max_ms:.3f} ms mean/max{mos}",
+                "",
+            ),
+        )
+        self._block(line, width, -2)
+        if s.call_id:
+            self._block((("call " + short_call_id(inert(s.call_id)), "dim"),), width, 2)
         self._done()
 
     # -- output ----------------------------------------------------------------------------
