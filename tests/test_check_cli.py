@@ -38,6 +38,7 @@ DEFAULT_RULES = [
     "damaged-capture",
     "no-sip",
     "other-findings",
+    "one-way-audio",
 ]
 
 

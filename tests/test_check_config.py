@@ -167,8 +167,8 @@ def test_mistake_is_named_with_its_place(text: str, start: str, detail: str) -> 
         pytest.param(
             "strict = false\nmax_setup_tme = 3\n",
             "sipwatch.toml:2: max_setup_tme: unknown key (did you mean max_setup_time?); expected "
-            "one of: strict, max_setup_time, max_retransmissions, ignore_call_ids, rules, status, "
-            "expect, tls_keylog",
+            "one of: strict, max_setup_time, max_retransmissions, mos_below, ignore_call_ids, "
+            "rules, status, expect, tls_keylog",
             id="unknown-top-level-key-suggests",
         ),
         pytest.param(

@@ -204,6 +204,7 @@ class RuleEngine:
                 _explain(problem, final, explained)
                 raw.append(problem)
         raw.extend(self._setup_problems())
+        raw.extend(self._mos_problems())
         raw.extend(self._retransmission_problems())
         raw.extend(malformed_problem(record) for record in self._malformed)
         raw.extend(
@@ -361,6 +362,41 @@ class RuleEngine:
                     ts=setup.ts,
                     method="INVITE",
                     details={"setup_time": round(took, 6), "limit": limit, "status": status},
+                )
+            )
+        return problems
+
+    def _mos_problems(self) -> list[Problem]:
+        """The ``mos-below`` rule: one problem per stream whose estimate is under the limit
+        (a stream without an estimate, for want of a known codec, is not judged)."""
+        limit = self.config.mos_below
+        if limit is None:
+            return []
+        problems: list[Problem] = []
+        for stream in self._streams:
+            mos = stream.mos_estimate
+            if mos is None or mos >= limit:
+                continue
+            problems.append(
+                Problem(
+                    "mos-below",
+                    "fail",
+                    f"RTP {stream.src} -> {stream.dst} ({stream.codec or 'unknown codec'}, "
+                    f"SSRC {stream.ssrc:#010x}) has a MOS estimate of {mos:.2f}; the limit is "
+                    f"{limit:g} ({stream.lost} of {stream.expected} packets lost, mean jitter "
+                    f"{stream.jitter_mean_ms:g} ms).",
+                    "media-quality",
+                    call_id=stream.call_id,
+                    frames=(stream.first_frame, stream.last_frame),
+                    ts=stream.first_ts,
+                    remedy="Look for congestion or a lossy link on that path.",
+                    details={
+                        "src": stream.src,
+                        "dst": stream.dst,
+                        "ssrc": stream.ssrc,
+                        "mos_estimate": mos,
+                        "limit": limit,
+                    },
                 )
             )
         return problems

@@ -7,9 +7,21 @@ evidence; ``sipwatch/media_records.py`` turns them into records and sentences.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 Severity = Literal["info", "warning", "error"]
+
+#: Every media finding kind (docs/findings.md), in the order the docs list them.
+MEDIA_FINDING_KINDS: Final[tuple[str, ...]] = (
+    "one-way-audio",
+    "no-audio",
+    "media-address-mismatch",
+    "private-address",
+    "codec-mismatch",
+    "srtp-mismatch",
+    "rtp-timeout",
+    "media-quality",
+)
 #: How a stream was found: by an address an SDP body announced, or by RTP v2 heuristics alone.
 StreamOrigin = Literal["sdp", "guess"]
 
