@@ -13,7 +13,7 @@ from typing import Any
 
 from sipwatch.media.model import MediaFinding, StreamReport
 from sipwatch.media.tracker import MediaTracker
-from sipwatch.records import FindingRecord, Record, StreamRecord, Summary
+from sipwatch.records import MAX_SUMMARY_STREAMS, FindingRecord, Record, StreamRecord, Summary
 
 
 def _list(values: object) -> str:
@@ -221,6 +221,9 @@ class MediaRecords:
         for item in items:
             if isinstance(item, StreamReport):
                 records.append(StreamRecord(item))
+                summary.streams_total += 1
+                if len(summary.streams) < MAX_SUMMARY_STREAMS:
+                    summary.streams.append(item)
                 continue
             summary.findings_by_kind[item.kind] += 1
             summary.findings_by_severity[item.severity] += 1

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import struct
 
-from sipwatch.media.model import MediaFinding, StreamReport
+import pytest
+
+from sipwatch.media.model import MEDIA_FINDING_KINDS, MediaFinding, StreamReport
 from sipwatch.media.thresholds import MediaThresholds
 from sipwatch.media.tracker import MediaTracker
 from sipwatch.media_records import finding_record
 from sipwatch.sip.message import SipMessage
 from tests.conftest import public_capture
 from tests.helpers import make_request, make_response
+from tests.media_scenarios import example_json
+from tests.test_correlate_docs import _sections
 
 CALLER_IP, CALLEE_IP = "81.2.69.142", "85.10.1.20"
 
@@ -224,3 +228,13 @@ def test_public_capture_lossy_direction_is_a_quality_finding() -> None:
     assert (quality["src"], quality["dst"]) == ("192.168.10.41:64508", "192.168.10.40:49848")
     assert (quality["lost"], quality["expected"], quality["loss_ratio"]) == (369, 574, 0.6429)
     assert quality["exceeded"] == ["loss", "mos"]
+
+
+@pytest.mark.parametrize("kind", MEDIA_FINDING_KINDS)
+def test_documented_media_keys_match_the_code(kind: str) -> None:
+    """docs/findings.md's example of each media kind has exactly the keys, in order, that the
+    scripted scenario of tests/media_scenarios.py produces, and the same words."""
+    live = example_json()[kind]
+    _, documented = _sections()[kind]
+    assert list(live) == list(documented)
+    assert live["text"] == documented["text"] and live["remedy"] == documented["remedy"]
