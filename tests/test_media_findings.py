@@ -156,12 +156,13 @@ def test_488_is_explained_with_both_codec_lists_and_the_warning() -> None:
     (finding,) = tracker.sip(0.1, 2, CALLEE_IP, reject)
     assert finding.kind == "codec-mismatch" and finding.frames == (1, 2)
     assert finding.details["offered"] == ["G729/8000", "telephone-event/8000"]
-    assert finding.details["answered"] is None  # known only once the callee has sent SDP
+    # RFC 3261 §21.4.26: the 488 may carry what the callee would accept.
+    assert finding.details["answered"] == ["PCMU/8000", "PCMA/8000"]
     assert finding.details["warning"] == '305 pbx.example.com "Incompatible media format"'
     assert finding_record(finding).data["text"] == (
         "488 rejected the offer of frame 1: offered G729/8000, telephone-event/8000; the other "
-        "side's codecs were not in the capture. Warning: 305 pbx.example.com \"Incompatible "
-        'media format".'
+        'side offers PCMU/8000, PCMA/8000. Warning: 305 pbx.example.com "Incompatible media '
+        'format".'
     )
 
 

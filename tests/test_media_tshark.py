@@ -21,9 +21,9 @@ from sipwatch.capture.readers import open_capture
 from sipwatch.media.model import StreamReport
 from sipwatch.pipeline import Pipeline, PipelineOptions
 from sipwatch.records import StreamRecord
-from tests.conftest import PUBLIC
+from tests.conftest import CAPTURES, PUBLIC
 
-pytestmark = [pytest.mark.tshark, pytest.mark.shared]
+pytestmark = [pytest.mark.tshark]
 
 _ROW = re.compile(
     r"^\s*[\d.]+\s+[\d.]+\s+(?P<src>\S+)\s+(?P<sport>\d+)\s+(?P<dst>\S+)\s+(?P<dport>\d+)\s+"
@@ -110,9 +110,12 @@ def sipwatch_streams(path: Path) -> list[StreamReport]:
 
 
 def _captures() -> list[Path]:
+    """Every public capture, and the bundled ones recorded with RTP."""
+    bundled = sorted(CAPTURES.glob("media-*.pcap"))
     if not PUBLIC.is_dir():
-        return []
-    return [p for p in sorted(PUBLIC.iterdir()) if p.suffix in {".pcap", ".pcapng", ".cap", ".gz"}]
+        return bundled
+    suffixes = {".pcap", ".pcapng", ".cap", ".gz"}
+    return [p for p in sorted(PUBLIC.iterdir()) if p.suffix in suffixes] + bundled
 
 
 def _differences(

@@ -47,6 +47,9 @@ _RETRYABLE: Final = frozenset({401, 407, 422, 423, 491})
 _RESPONSE_KINDS: Final = frozenset(
     {
         "request-failed",
+        # A 488/606 explained by its codec lists (media findings carry method, cseq, status).
+        "codec-mismatch",
+        "srtp-mismatch",
         "server-error",
         "unavailable",
         "redirect",

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from sipwatch.media.model import MediaFinding, StreamReport
 from sipwatch.media.negotiation import Announced, CallMedia, Party, common_codecs, other
-from sipwatch.media.sdp import MediaDescription
+from sipwatch.media.sdp import MediaDescription, SessionDescription
 from sipwatch.media.thresholds import MediaThresholds
 from sipwatch.sip.headers import header_param
 from sipwatch.sip.message import SipMessage
@@ -178,7 +178,12 @@ def _answer_mismatch(call: CallMedia, offer: Announced, answer: Announced) -> li
 
 
 def rejection_findings(
-    call: CallMedia, offer: Announced, msg: SipMessage, frame: int, ts: float
+    call: CallMedia,
+    offer: Announced,
+    msg: SipMessage,
+    frame: int,
+    ts: float,
+    own_sdp: SessionDescription | None = None,
 ) -> list[MediaFinding]:
     """RFC 3261 §21.4.26 (488) / §21.6.4 (606): the offer was not acceptable. The rejecting
     party's own codecs are known from an SDP body in the rejection or an earlier one; RFC 3261
@@ -187,6 +192,8 @@ def rejection_findings(
     rejector: Party = other(offer.party)
     known = call.latest.get(rejector)
     theirs = first_media(known) if known is not None and known is not offer else None
+    if own_sdp is not None:
+        theirs = next((m for m in own_sdp.media if not m.rejected), theirs)
     warning = next(
         (w.strip() for w in msg.header_values("warning") if w.strip()[:3] in {"304", "305"}),
         None,
@@ -199,6 +206,8 @@ def rejection_findings(
     ):
         kind = "srtp-mismatch"
     details: dict[str, object] = {
+        "method": msg.cseq_method,
+        "cseq": msg.cseq_num,
         "status": msg.status,
         "offered": offered_formats(offered) if offered else [],
         "answered": offered_formats(theirs) if theirs else None,

@@ -152,8 +152,14 @@ class MediaTracker:
             elif msg.status >= 300:
                 call.ended_ts = ts
         if not is_request and msg.status in (488, 606) and call.pending_offer:
-            findings.extend(rejection_findings(call, call.pending_offer, msg, frame, ts))
+            # RFC 3261 §21.4.26: a 488 may carry the SDP the rejecting party would accept.
+            own = [
+                parse_sdp(part) for part in sdp_bodies(msg.header("content-type") or "", msg.body)
+            ]
+            theirs = next((sdp for sdp in own if sdp.media), None)
+            findings.extend(rejection_findings(call, call.pending_offer, msg, frame, ts, theirs))
             call.pending_offer = None
+            return findings
         body = msg.body
         if not body:
             return findings
