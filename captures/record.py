@@ -263,6 +263,12 @@ m=audio [auto_media_port] RTP/AVP {formats}
 
 SDP_ALICE_G711 = sdp_with("alice", "8 0", "a=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000")
 SDP_BOB_G711 = sdp_with("bob", "8 0", "a=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000")
+SDP_ALICE_SRTP = sdp_with(
+    "alice",
+    "8",
+    "a=rtpmap:8 PCMA/8000\n"
+    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj",
+).replace("RTP/AVP", "RTP/SAVP")
 SDP_ALICE_G729 = sdp_with("alice", "18", "a=rtpmap:18 G729/8000\na=fmtp:18 annexb=no")
 
 
@@ -564,6 +570,26 @@ def cases() -> list[Case]:
                 'Warning: 305 127.0.0.13 "Incompatible media format: G729 not supported"',
             )
             + recv("ACK"),
+        )
+    )
+    # RFC 3711 / RFC 4568: SRTP offered, plain RTP answered.
+    result.append(
+        Case(
+            "media-srtp-mismatch",
+            "INVITE offering RTP/SAVP with a=crypto; Bob answers 200 with plain RTP/AVP; Alice "
+            "hangs up.",
+            alice_invite_sdp(1, DIRECT, SDP_ALICE_SRTP)
+            + recv("100", optional=True)
+            + recv("180", optional=True)
+            + recv("200", extra=' rtd="true" rrs="true"')
+            + alice_in_dialog("ACK", 1, retrans=False)
+            + pause(500)
+            + alice_hangup(2),
+            '  <recv request="INVITE" rrs="true"/>\n'
+            + bob_reply("180 Ringing")
+            + bob_reply_sdp("200 OK", SDP_BOB_G711)
+            + recv("ACK")
+            + bob_wait_bye(),
         )
     )
     return result

@@ -130,10 +130,10 @@ def test_bundled_captures_pass_with_their_rules(monkeypatch: pytest.MonkeyPatch)
     result = run("captures/", "--rules", "captures/sipwatch.toml", "--no-color")
     assert result.exit_code == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[:15]] == [
+    assert [line.split()[:2] for line in lines[:16]] == [
         ["PASS", f"captures/{name}"] for name in BUNDLED
     ]
-    assert lines[-1] == "15 captures: 15 passed, 0 failed (rules: captures/sipwatch.toml)"
+    assert lines[-1] == "16 captures: 16 passed, 0 failed (rules: captures/sipwatch.toml)"
     assert result.stderr == ""
 
 
@@ -155,6 +155,7 @@ def test_bundled_expectations_hold_exactly() -> None:
         "invite-unanswered.pcap",
         "media-codec-488.pcap",
         "media-one-way.pcap",
+        "media-srtp-mismatch.pcap",
         "transfer-declined.pcap",
         "transfer-failed.pcap",
         "transfer-no-notify.pcap",
@@ -180,6 +181,8 @@ DEFAULT_VERDICTS: dict[str, tuple[int, str | None, str | tuple[str, ...] | None,
     # finding of its own that no rule judges.
     "media-codec-488.pcap": (0, None, ("client-failure", "other-findings"), 1),
     "media-one-way.pcap": (1, "one-way-audio", None, 1),
+    # An SRTP offer answered in plain RTP: an error finding no rule judges.
+    "media-srtp-mismatch.pcap": (0, None, "other-findings", 1),
     "transfer-declined.pcap": (1, "failed-transfer", None, 1),
     "transfer-failed.pcap": (1, "failed-transfer", None, 1),
     "transfer-no-notify.pcap": (1, "failed-transfer", None, 1),
@@ -564,7 +567,7 @@ def test_junit_report_of_bundled_captures(tmp_path: Path, monkeypatch: pytest.Mo
     xml = JUnitXml.fromfile(str(target))
     suites = {suite.name: suite for suite in xml}
     assert sorted(suites) == [f"captures/{n}" for n in BUNDLED]
-    assert (xml.tests, xml.failures, xml.errors) == (15 * len(DEFAULT_RULES) + 16, 0, 0)
+    assert (xml.tests, xml.failures, xml.errors) == (16 * len(DEFAULT_RULES) + 17, 0, 0)
     two = {case.name: case for case in suites["captures/transfer-two-refers.pcap"]}
     assert list(two) == [
         *DEFAULT_RULES,
