@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sipwatch.filters import MessageFilter
 from sipwatch.media.model import MediaFinding, StreamReport
 from sipwatch.media.tracker import MediaTracker
 from sipwatch.records import MAX_SUMMARY_STREAMS, FindingRecord, Record, StreamRecord, Summary
@@ -118,8 +119,8 @@ def _one_way(d: dict[str, Any]) -> tuple[str, str]:
         )
     else:
         remedy = (
-            f"Check that the party sending to the {silent} sends at all (muted, codec not "
-            "supported) and that no firewall between them drops that direction."
+            f"Check that the {d.get('receiving')} sends RTP at all (muted, codec refused, media "
+            f"not started) and that no firewall drops the direction toward the {silent}."
         )
     return text, remedy
 
@@ -211,23 +212,34 @@ def finding_record(finding: MediaFinding) -> FindingRecord:
 class MediaRecords:
     """Owns the tracker for one run and turns what it returns into records."""
 
-    def __init__(self, tracker: MediaTracker, summary: Summary) -> None:
+    def __init__(
+        self, tracker: MediaTracker, summary: Summary, display: MessageFilter | None = None
+    ) -> None:
         self.tracker = tracker
         self._summary = summary
+        #: The display filters (``--call-id``, ``--port``, ...): they narrow the stream and
+        #: media finding lines as they do the findings; the summary counts every one.
+        self._display = display if display is not None and display.active else None
 
     def convert(self, items: Iterable[StreamReport | MediaFinding]) -> list[Record]:
         records: list[Record] = []
         summary = self._summary
         for item in items:
+            display = self._display
             if isinstance(item, StreamReport):
-                records.append(StreamRecord(item))
                 summary.streams_total += 1
+                where = {"call_id": item.call_id, "src": item.src, "dst": item.dst}
+                if display is not None and not display.accepts_finding(where):
+                    continue
+                records.append(StreamRecord(item))
                 if len(summary.streams) < MAX_SUMMARY_STREAMS:
                     summary.streams.append(item)
                 continue
             summary.findings_by_kind[item.kind] += 1
             summary.findings_by_severity[item.severity] += 1
-            records.append(finding_record(item))
+            record = finding_record(item)
+            if display is None or display.accepts_finding(record.data):
+                records.append(record)
         return records
 
     def count(self) -> None:

@@ -138,7 +138,7 @@ class Pipeline:
         self._media: MediaRecords | None = None
         if self.options.media:
             tracker = MediaTracker(self.options.media_thresholds, guess=self.options.rtp_guess)
-            self._media = MediaRecords(tracker, self.summary)
+            self._media = MediaRecords(tracker, self.summary, self.options.filter)
             self._decoder.media = tracker.packet
         self._next_expire: float | None = None
         self._last_ts = 0.0

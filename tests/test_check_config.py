@@ -346,7 +346,7 @@ def test_discovery_prefers_sipwatch_toml_and_stops_at_project_root(tmp_path: Pat
 def test_bundled_rules_file_is_valid_and_covers_every_capture() -> None:
     config = load_rules(CAPTURES / "sipwatch.toml")
     captures = sorted(p.name for p in CAPTURES.glob("*.pcap"))
-    assert len(captures) == 13
+    assert len(captures) == 16
     for name in captures:
         assert config.expectations_for(f"captures/{name}"), f"{name} has no [[expect]]"
-    assert all(re.fullmatch(r"[a-z-]+\.pcap", e.capture) for e in config.expect)
+    assert all(re.fullmatch(r"[a-z0-9-]+\.pcap", e.capture) for e in config.expect)
