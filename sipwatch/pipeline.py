@@ -139,7 +139,8 @@ class Pipeline:
         if self.options.media:
             tracker = MediaTracker(self.options.media_thresholds, guess=self.options.rtp_guess)
             self._media = MediaRecords(tracker, self.summary, self.options.filter)
-            self._decoder.media = tracker.packet
+            # The Python decoder hands non-SIP UDP to the tracker (the native core does not yet).
+            decoder.media = tracker.packet
         self._next_expire: float | None = None
         self._last_ts = 0.0
         #: Endpoint -> (the one shared copy of it, its "ip:port" text). A capture has few
