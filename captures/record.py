@@ -247,6 +247,56 @@ def bob_wait_bye() -> str:
     return recv("BYE") + bob_reply_in_dialog("200 OK")
 
 
+# Media cases: RTP from sipp's own pcap player (sip-tester ships a G.711 A-law recording).
+G711A_PCAP = "/usr/share/sip-tester/g711a.pcap"
+
+
+def sdp_with(user: str, formats: str, rtpmap: str) -> str:
+    return f"""v=0
+o={user} 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio [auto_media_port] RTP/AVP {formats}
+{rtpmap}"""
+
+
+SDP_ALICE_G711 = sdp_with("alice", "8 0", "a=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000")
+SDP_BOB_G711 = sdp_with("bob", "8 0", "a=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000")
+SDP_ALICE_SRTP = sdp_with(
+    "alice",
+    "8",
+    "a=rtpmap:8 PCMA/8000\n"
+    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj",
+).replace("RTP/AVP", "RTP/SAVP")
+SDP_ALICE_G729 = sdp_with("alice", "18", "a=rtpmap:18 G729/8000\na=fmtp:18 annexb=no")
+
+
+def _as_sent(text: str) -> str:
+    """``text`` indented as :func:`_send` writes it into the CDATA section."""
+    return "\n".join("      " + line if line else "" for line in text.split("\n"))
+
+
+def alice_invite_sdp(cseq: int, target: str, sdp: str) -> str:
+    """An INVITE like :func:`alice_invite` with the SDP body given."""
+    return alice_invite(cseq, target).replace(_as_sent(SDP_ALICE), _as_sent(sdp))
+
+
+def play_audio(path: str) -> str:
+    """sipp plays the RTP of a pcap to the media address of the peer's SDP."""
+    return f"""  <nop>
+    <action>
+      <exec play_pcap_audio="{path}"/>
+    </action>
+  </nop>
+"""
+
+
+def bob_reply_sdp(status: str, sdp: str, extra: str = "") -> str:
+    """Like :func:`bob_reply` with an SDP body of its own (retransmitted when it is a 2xx)."""
+    return bob_reply(status, extra, sdp=True).replace(_as_sent(SDP_BOB), _as_sent(sdp))
+
+
 # --------------------------------------------------------------------------------------------
 # The cases.
 
@@ -479,6 +529,67 @@ def cases() -> list[Case]:
             None,
             alice_args=["-max_invite_retrans", "6"],
             alice_deadline=34.0,
+        )
+    )
+    # One-way audio: Alice's RTP reaches Bob, Bob sends none back.
+    result.append(
+        Case(
+            "media-one-way",
+            "Call with PCMA offered both ways; Alice plays 7 s of G.711 RTP to Bob's SDP address, "
+            "Bob sends no RTP back; Alice hangs up.",
+            alice_invite_sdp(1, DIRECT, SDP_ALICE_G711)
+            + recv("100", optional=True)
+            + recv("180", optional=True)
+            + recv("200", extra=' rtd="true" rrs="true"')
+            + alice_in_dialog("ACK", 1, retrans=False)
+            + play_audio(G711A_PCAP)
+            + pause(7500)
+            + alice_hangup(2),
+            '  <recv request="INVITE" rrs="true"/>\n'
+            + bob_reply("180 Ringing")
+            + bob_reply_sdp("200 OK", SDP_BOB_G711)
+            + recv("ACK")
+            + bob_wait_bye(),
+            linger=1.0,
+        )
+    )
+    # RFC 3261 §21.4.26 / §20.43: no common codec, 488 with Warning 305 and Bob's own SDP.
+    result.append(
+        Case(
+            "media-codec-488",
+            "INVITE offering only G.729; Bob answers 488 Not Acceptable Here with Warning 305 "
+            "and his PCMA/PCMU SDP.",
+            alice_invite_sdp(1, DIRECT, SDP_ALICE_G729)
+            + recv("100", optional=True)
+            + recv("488")
+            + alice_ack_failure(1, DIRECT),
+            '  <recv request="INVITE" rrs="true"/>\n'
+            + bob_reply_sdp(
+                "488 Not Acceptable Here",
+                SDP_BOB_G711,
+                'Warning: 305 127.0.0.13 "Incompatible media format: G729 not supported"',
+            )
+            + recv("ACK"),
+        )
+    )
+    # RFC 3711 / RFC 4568: SRTP offered, plain RTP answered.
+    result.append(
+        Case(
+            "media-srtp-mismatch",
+            "INVITE offering RTP/SAVP with a=crypto; Bob answers 200 with plain RTP/AVP; Alice "
+            "hangs up.",
+            alice_invite_sdp(1, DIRECT, SDP_ALICE_SRTP)
+            + recv("100", optional=True)
+            + recv("180", optional=True)
+            + recv("200", extra=' rtd="true" rrs="true"')
+            + alice_in_dialog("ACK", 1, retrans=False)
+            + pause(500)
+            + alice_hangup(2),
+            '  <recv request="INVITE" rrs="true"/>\n'
+            + bob_reply("180 Ringing")
+            + bob_reply_sdp("200 OK", SDP_BOB_G711)
+            + recv("ACK")
+            + bob_wait_bye(),
         )
     )
     return result

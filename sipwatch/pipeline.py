@@ -23,6 +23,9 @@ from sipwatch.capture.types import Endpoint, Frame, Segment, format_endpoint
 from sipwatch.correlation import Correlation
 from sipwatch.engine import Engine
 from sipwatch.filters import MessageFilter
+from sipwatch.media.thresholds import MediaThresholds
+from sipwatch.media.tracker import CALL_METHODS, MediaTracker
+from sipwatch.media_records import MediaRecords
 from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
 from sipwatch.sip.message import Malformed, ParseResult
 from sipwatch.sip.parser import parse_message
@@ -98,6 +101,11 @@ class PipelineOptions:
     #: Hold a timed-out exchange's finding until the exchange closes, so a late final response
     #: replaces it (a whole file); live sets False: findings at once, revised when needed.
     hold_timeouts: bool = True
+    #: SDP and RTP/RTCP analysis (``type: "stream"`` records and media findings).
+    media: bool = True
+    #: Report RTP streams no SDP explains, found by RTP v2 headers alone (labelled "guess").
+    rtp_guess: bool = True
+    media_thresholds: MediaThresholds = field(default_factory=MediaThresholds)
 
 
 class Pipeline:
@@ -130,6 +138,12 @@ class Pipeline:
         self._correlation = (
             Correlation(self.options, self.summary) if self.options.correlate else None
         )
+        self._media: MediaRecords | None = None
+        if self.options.media:
+            tracker = MediaTracker(self.options.media_thresholds, guess=self.options.rtp_guess)
+            self._media = MediaRecords(tracker, self.summary, self.options.filter)
+            # The Python decoder hands non-SIP UDP to the tracker (the native core does not yet).
+            decoder.media = tracker.packet
         self._next_expire: float | None = None
         self._last_ts = 0.0
         #: Endpoint -> (the one shared copy of it, its "ip:port" text). A capture has few
@@ -209,9 +223,11 @@ class Pipeline:
         self._next_expire = ts + EXPIRE_EVERY
         self._decoder.expire(ts)
         records = self._tls_failures() if self._tls_watch.failures else []
-        if self._correlation is None:
-            return records
-        return records + self._correlation.expire(ts)
+        if self._correlation is not None:
+            records += self._correlation.expire(ts)
+        if self._media is not None:
+            records.extend(self._media.convert(self._media.tracker.expire(ts)))
+        return records
 
     def finish(self) -> list[Record]:
         records: list[Record] = []
@@ -220,6 +236,9 @@ class Pipeline:
         records += self._tls_failures()
         if self._correlation is not None:
             records.extend(self._correlation.finish(self._last_ts))
+        if self._media is not None:
+            records.extend(self._media.convert(self._media.tracker.finish(self._last_ts)))
+            self._media.count()
         if self._tls is not None:
             self._tls.close()
             self.summary.notes.update(self._tls.notes)
@@ -280,10 +299,18 @@ class Pipeline:
             if self._correlation is not None:
                 return self._correlation.quoted(record, src_endpoint, dst_endpoint, icmp)
             record.icmp = {"type": icmp.type, "code": icmp.code, "from": icmp.reporter}
+        # Quoted SIP (inside an ICMP error) is evidence about a request, not media signalling.
+        media = self._media if icmp is None else None
         if self._correlation is not None:
             # The correlation places the record among the findings it completes or follows.
-            return self._correlation.message(record, src_endpoint, dst_endpoint)
-        if self.options.filter.accepts(record):
+            records = self._correlation.message(record, src_endpoint, dst_endpoint)
+        elif self.options.filter.accepts(record):
             summary.shown += 1
-            return [record]
-        return []
+            records = [record]
+        else:
+            records = []
+        if media is not None and (parsed.body or parsed.method in CALL_METHODS):
+            found = media.tracker.sip(segment.ts, segment.frame, src_endpoint[0], parsed)
+            if found:
+                records.extend(media.convert(found))
+        return records

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sipwatch.bounded import CappedCounter, DistinctCounter
+from sipwatch.media.model import StreamReport
 from sipwatch.sip.message import SipMessage
 
 
@@ -67,6 +68,10 @@ class FindingRecord:
         return str(self.data.get("severity", "info"))
 
 
+#: Streams the summary keeps for the terminal's media section.
+MAX_SUMMARY_STREAMS = 256
+
+
 @dataclass(slots=True)
 class Summary:
     """Counts for the closing summary of a run."""
@@ -93,10 +98,21 @@ class Summary:
     drops: dict[str, int] = field(default_factory=dict)
     first_ts: float | None = None
     last_ts: float | None = None
+    #: Closed RTP streams, for the terminal's media section (the first ``MAX_SUMMARY_STREAMS``;
+    #: the JSON lines have every one as a ``stream`` record).
+    streams: list[StreamReport] = field(default_factory=list)
+    streams_total: int = 0
 
     @property
     def calls(self) -> int:
         return len(self.call_ids)
 
 
-Record = MessageRecord | MalformedRecord | FindingRecord
+@dataclass(slots=True)
+class StreamRecord:
+    """One RTP stream and direction, closed (the ``stream`` of the contract)."""
+
+    stream: StreamReport
+
+
+Record = MessageRecord | MalformedRecord | FindingRecord | StreamRecord

@@ -64,13 +64,14 @@ def test_every_line_fits_the_width() -> None:
 def test_transfer_calls_sorted_by_problems_show_their_relation() -> None:
     path = str(public_capture("blind_transfer.pcap"))
     assert calls(path, "--sort", "problems", width=100).splitlines()[1:] == [
-        "Start     Call-ID   From          To               Method   St    PDD    Dur  Findings"
-        "      Related",
+        "Start     Call-ID   From         To               Method   St    PDD    Dur  Findings"
+        "       Related",
         "─" * 100,
-        "10:24:02  baadbc5…  1001@sip.do…  1000@sip.domai…  INVITE  200  614ms  10.5s"
-        "  W:request-f…  xfer:d3…",
-        "10:24:15  d365fb7…  1001@sip.do…  2345678@sip.do…  INVITE  200      -   7.2s"
-        "  I:auth-chal…  xfer:ba…",
+        # The caller signals from a public address with a private SDP address (media finding).
+        "10:24:02  baadbc5…  1001@sip.d…  1000@sip.domai…  INVITE  200  614ms  10.5s"
+        "  W:private-ad…  xfer:d3…",
+        "10:24:15  d365fb7…  1001@sip.d…  2345678@sip.do…  INVITE  200      -   7.2s"
+        "  I:auth-chall…  xfer:ba…",
         "2 calls: 2 answered, 0 failed, 0 in progress; final status 200 ×2",
     ]
 

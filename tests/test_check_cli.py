@@ -38,6 +38,7 @@ DEFAULT_RULES = [
     "damaged-capture",
     "no-sip",
     "other-findings",
+    "one-way-audio",
 ]
 
 
@@ -129,10 +130,10 @@ def test_bundled_captures_pass_with_their_rules(monkeypatch: pytest.MonkeyPatch)
     result = run("captures/", "--rules", "captures/sipwatch.toml", "--no-color")
     assert result.exit_code == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[:13]] == [
+    assert [line.split()[:2] for line in lines[:16]] == [
         ["PASS", f"captures/{name}"] for name in BUNDLED
     ]
-    assert lines[-1] == "13 captures: 13 passed, 0 failed (rules: captures/sipwatch.toml)"
+    assert lines[-1] == "16 captures: 16 passed, 0 failed (rules: captures/sipwatch.toml)"
     assert result.stderr == ""
 
 
@@ -152,6 +153,9 @@ def test_bundled_expectations_hold_exactly() -> None:
         "bad-extension-proxy.pcap",
         "bad-extension-uas.pcap",
         "invite-unanswered.pcap",
+        "media-codec-488.pcap",
+        "media-one-way.pcap",
+        "media-srtp-mismatch.pcap",
         "transfer-declined.pcap",
         "transfer-failed.pcap",
         "transfer-no-notify.pcap",
@@ -163,8 +167,8 @@ def test_bundled_expectations_hold_exactly() -> None:
 
 # -- the default rules on each bundled capture ----------------------------------------------------
 
-#: capture -> (exit code, the rule that fails, the rule that warns, exit code with --strict).
-DEFAULT_VERDICTS: dict[str, tuple[int, str | None, str | None, int]] = {
+#: capture -> (exit code, the rule that fails, the rules that warn, exit code with --strict).
+DEFAULT_VERDICTS: dict[str, tuple[int, str | None, str | tuple[str, ...] | None, int]] = {
     "auth-challenge.pcap": (0, None, None, 0),  # 407 answered by a successful retry: normal
     # 420 then a successful retry; the unregistered 'foo' that caused it is a warning.
     "bad-extension-proxy.pcap": (0, None, "other-findings", 1),
@@ -173,6 +177,12 @@ DEFAULT_VERDICTS: dict[str, tuple[int, str | None, str | None, int]] = {
     # The INVITE's whole Timer A schedule went unanswered (the last retransmission is T1
     # before Timer B, and the capture ends with it): a timeout.
     "invite-unanswered.pcap": (1, "no-final-response", None, 1),
+    # A 488 (a 4xx: a warning) explained by its codec lists; its Warning 305 header is a
+    # finding of its own that no rule judges.
+    "media-codec-488.pcap": (0, None, ("client-failure", "other-findings"), 1),
+    "media-one-way.pcap": (1, "one-way-audio", None, 1),
+    # An SRTP offer answered in plain RTP: an error finding no rule judges.
+    "media-srtp-mismatch.pcap": (0, None, "other-findings", 1),
     "transfer-declined.pcap": (1, "failed-transfer", None, 1),
     "transfer-failed.pcap": (1, "failed-transfer", None, 1),
     "transfer-no-notify.pcap": (1, "failed-transfer", None, 1),
@@ -188,19 +198,20 @@ DEFAULT_VERDICTS: dict[str, tuple[int, str | None, str | None, int]] = {
 @pytest.mark.parametrize("name", BUNDLED)
 def test_default_rules_on_bundled_capture(name: str) -> None:
     code, lines = jsonl(str(CAPTURES / name))
-    want_code, failing_rule, warning_rule, strict_code = DEFAULT_VERDICTS[name]
+    want_code, failing_rule, warning_rules, strict_code = DEFAULT_VERDICTS[name]
+    warned = (warning_rules,) if isinstance(warning_rules, str) else warning_rules or ()
     assert code == want_code
     (verdict,) = verdicts(lines).values()
     assert list(verdict["rules"]) == DEFAULT_RULES
     outcomes = {rule: outcome for rule, outcome in verdict["rules"].items() if outcome != "passed"}
     assert outcomes == {
         **({failing_rule: "failed"} if failing_rule else {}),
-        **({warning_rule: "warned"} if warning_rule else {}),
+        **dict.fromkeys(warned, "warned"),
     }
-    assert verdict["warnings"] == (1 if warning_rule else 0)
+    assert verdict["warnings"] == len(warned)
     assert [(x["rule"], x["verdict"], x["level"]) for x in problems(lines)] == [
         *([(failing_rule, "fail", "fail")] if failing_rule else []),
-        *([(warning_rule, "warn", "warn")] if warning_rule else []),
+        *((rule, "warn", "warn") for rule in warned),
     ]
     assert all(x["text"] for x in problems(lines))
     assert run(str(CAPTURES / name), "--strict").exit_code == strict_code
@@ -556,7 +567,7 @@ def test_junit_report_of_bundled_captures(tmp_path: Path, monkeypatch: pytest.Mo
     xml = JUnitXml.fromfile(str(target))
     suites = {suite.name: suite for suite in xml}
     assert sorted(suites) == [f"captures/{n}" for n in BUNDLED]
-    assert (xml.tests, xml.failures, xml.errors) == (13 * len(DEFAULT_RULES) + 14, 0, 0)
+    assert (xml.tests, xml.failures, xml.errors) == (16 * len(DEFAULT_RULES) + 17, 0, 0)
     two = {case.name: case for case in suites["captures/transfer-two-refers.pcap"]}
     assert list(two) == [
         *DEFAULT_RULES,

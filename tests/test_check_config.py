@@ -167,8 +167,8 @@ def test_mistake_is_named_with_its_place(text: str, start: str, detail: str) -> 
         pytest.param(
             "strict = false\nmax_setup_tme = 3\n",
             "sipwatch.toml:2: max_setup_tme: unknown key (did you mean max_setup_time?); expected "
-            "one of: strict, max_setup_time, max_retransmissions, ignore_call_ids, rules, status, "
-            "expect, tls_keylog",
+            "one of: strict, max_setup_time, max_retransmissions, mos_below, ignore_call_ids, "
+            "rules, status, expect, tls_keylog",
             id="unknown-top-level-key-suggests",
         ),
         pytest.param(
@@ -346,7 +346,7 @@ def test_discovery_prefers_sipwatch_toml_and_stops_at_project_root(tmp_path: Pat
 def test_bundled_rules_file_is_valid_and_covers_every_capture() -> None:
     config = load_rules(CAPTURES / "sipwatch.toml")
     captures = sorted(p.name for p in CAPTURES.glob("*.pcap"))
-    assert len(captures) == 13
+    assert len(captures) == 16
     for name in captures:
         assert config.expectations_for(f"captures/{name}"), f"{name} has no [[expect]]"
-    assert all(re.fullmatch(r"[a-z-]+\.pcap", e.capture) for e in config.expect)
+    assert all(re.fullmatch(r"[a-z0-9-]+\.pcap", e.capture) for e in config.expect)

@@ -116,8 +116,9 @@ def test_junit_report_parses_back_with_junitparser(tmp_path: Path) -> None:
         "damaged-capture",
         "no-sip",
         "other-findings",
+        "one-way-audio",
     ]
-    assert (bad.tests, bad.failures, bad.errors) == (11, 2, 0)
+    assert (bad.tests, bad.failures, bad.errors) == (12, 2, 0)
     (failure,) = cases["failed-transfer"].result
     assert isinstance(failure, Failure)
     assert failure.type == "failed-transfer"
@@ -133,7 +134,7 @@ def test_junit_report_parses_back_with_junitparser(tmp_path: Path) -> None:
 
     ok = suites["caps/ok.pcap"]
     ok_cases = {case.name: case for case in ok}
-    assert (ok.tests, ok.failures) == (12, 0)
+    assert (ok.tests, ok.failures) == (13, 0)
     expect_case = ok_cases["expect transfer outcome=failed count=1"]
     assert expect_case.is_passed
     assert ok_cases["failed-transfer"].system_out.startswith("expected: t")
@@ -143,7 +144,7 @@ def test_junit_report_parses_back_with_junitparser(tmp_path: Path) -> None:
     (error,) = case.result
     assert isinstance(error, Error)
     assert error.message == "caps/broken.pcap: not a capture file: it is empty"
-    assert (xml.tests, xml.failures, xml.errors) == (24, 2, 1)
+    assert (xml.tests, xml.failures, xml.errors) == (26, 2, 1)
 
 
 def test_junit_is_well_formed_xml_whatever_the_wire_said(tmp_path: Path) -> None:

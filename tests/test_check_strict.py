@@ -125,11 +125,14 @@ def test_expectation_covers_its_exchange_under_strict(monkeypatch: pytest.Monkey
     assert per_capture == {
         "bad-extension-proxy.pcap": ("other-findings", "expected", "unregistered-option-tag"),
         "bad-extension-uas.pcap": ("other-findings", "expected", "unregistered-option-tag"),
+        # The Warning 305 of the expected 488, and the SRTP offer answered in plain RTP.
+        "media-codec-488.pcap": ("other-findings", "expected", "warning-header"),
+        "media-srtp-mismatch.pcap": ("other-findings", "expected", "srtp-mismatch"),
     }
     result = run("captures/", "--rules", "captures/sipwatch.toml", "--strict")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == (
-        "13 captures: 13 passed, 0 failed (rules: captures/sipwatch.toml; strict)"
+        "16 captures: 16 passed, 0 failed (rules: captures/sipwatch.toml; strict)"
     )
 
 

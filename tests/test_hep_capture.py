@@ -161,8 +161,11 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-#: The bundled captures of SIP over UDP (tls-call is SIP over TLS: nothing to wrap).
-UDP_CAPTURES = sorted(p for p in CAPTURES.glob("*.pcap") if p.stem != "tls-call")
+#: The bundled captures of SIP over UDP (tls-call is SIP over TLS: nothing to wrap; HEP carries
+#: the SIP only, so the RTP of the media-* captures, and what sipwatch says of it, is not there).
+UDP_CAPTURES = sorted(
+    p for p in CAPTURES.glob("*.pcap") if p.stem not in {"tls-call", "media-one-way"}
+)
 
 
 @pytest.mark.parametrize("capture", UDP_CAPTURES, ids=lambda p: p.stem)

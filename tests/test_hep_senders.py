@@ -126,8 +126,10 @@ def test_kamailio_siptrace_hep_equals_the_wire(version: int, tmp_path: Path) -> 
 
 
 def _bundled() -> list[Path]:
-    """The bundled captures sngrep can replay (not tls-call: SIP over TLS, sngrep sees none)."""
-    return sorted(p for p in (REPO / "captures").glob("*.pcap") if p.stem != "tls-call")
+    """The bundled captures sngrep can replay (not tls-call: SIP over TLS, sngrep sees none;
+    not media-one-way: HEP carries its SIP but not its RTP, so its stream and finding differ)."""
+    skip = {"tls-call", "media-one-way"}
+    return sorted(p for p in (REPO / "captures").glob("*.pcap") if p.stem not in skip)
 
 
 @pytest.mark.root

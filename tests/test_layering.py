@@ -71,6 +71,7 @@ def top(target: str) -> str:
 ALLOWED_INTERNAL: dict[str, set[str]] = {
     "sip": {"errors"},
     "correlate": {"sip"},
+    "media": {"sip"},
     "knowledge": {"errors"},
     "annotate": {"correlate", "knowledge", "sip"},
     "calls": {"sip", "records", "bounded", "filters", "errors"},

@@ -57,7 +57,8 @@ def test_live_call_list_view_shows_the_newest_calls_that_fit() -> None:
     assert calls_view(calls, 80, 10).plain.splitlines() == [
         "Start     Call-ID   From      To        Method   St    PDD    Dur  Findings",
         "─" * 75,
-        "10:24:02  baadbc5…  1001@si…  1000@si…  INVITE  200  614ms  10.5s  W:reque…",
+        # The caller signals from a public address with a private SDP address (media finding).
+        "10:24:02  baadbc5…  1001@si…  1000@si…  INVITE  200  614ms  10.5s  W:priva…",
         "10:24:15  d365fb7…  1001@si…  2345678…  INVITE  200      -   7.2s  I:auth-…",
         "2 calls: 2 answered, 0 failed, 0 in progress; final status 200 ×2",
     ]

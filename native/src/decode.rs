@@ -342,10 +342,9 @@ impl<'a> FrameDecode<'a> {
                 dport,
                 payload,
             },
-            // HEP (v1/v2 open with their version byte, v3 with "HEP3") carries SIP from a
-            // capture agent: the Python decoder unwraps it.
-            Some(&first) if first <= 2 || payload.starts_with(b"HEP3") => Outcome::Python,
-            _ => Outcome::Skip("non-sip-udp"),
+            // Anything else on UDP is the Python decoder's: HEP (SIP from a capture agent) to
+            // unwrap, RTP/RTCP for the media analysis, or a skip it counts itself.
+            _ => Outcome::Python,
         }
     }
 }
@@ -428,12 +427,9 @@ mod tests {
     }
 
     #[test]
-    fn rtp_is_skipped_and_fragments_and_tcp_go_to_python() {
+    fn rtp_fragments_and_tcp_go_to_python() {
         let rtp = udp_v4(b"\x80\x00\x01\x02", 4000, 4002);
-        assert_eq!(
-            decode(LINKTYPE_ETHERNET, &rtp).0,
-            Outcome::Skip("non-sip-udp")
-        );
+        assert_eq!(decode(LINKTYPE_ETHERNET, &rtp).0, Outcome::Python);
         let mut fragment = udp_v4(OPTIONS, 1, 2);
         fragment[20] = 0x20; // More Fragments
         assert_eq!(decode(LINKTYPE_ETHERNET, &fragment).0, Outcome::Python);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from sipwatch.capture.ipfrag import FragmentReassembler
@@ -41,6 +42,10 @@ class SctpLike(Protocol):
     def flush(self) -> list[Segment]: ...
 
 
+#: Where UDP payloads that are not SIP but start like RTP/RTCP version 2 go:
+#: ``(ts, frame, src ip, src port, dst ip, dst port, data, payload start, payload end)``.
+MediaSink = Callable[[float, int, str, int, str, int, bytes, int, int], None]
+
 #: Address-cache size before it is emptied (one dict lookup per address instead of formatting).
 _NAME_CACHE_MAX: Final = 65536
 
@@ -55,6 +60,8 @@ class DecoderBase:
     notes: Counter[str]
     fragments: FragmentReassembler
     _names: dict[bytes, str]
+    #: The media tracker's packet entry, or None (then non-SIP UDP is only counted).
+    media: MediaSink | None = None
 
     def _skip(self, reason: str) -> list[Segment]:
         self.skipped[reason] += 1

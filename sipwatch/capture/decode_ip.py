@@ -223,6 +223,15 @@ class IpLayers(DecoderBase):
             # HEP v1/v2 start with their version byte (1 or 2), which no SIP message does.
             if first <= 2 and not quoted and looks_like_hep(data, pay):
                 return self._hep(data[pay:udp_end], ts, num)
+            # RFC 3550 §5.1 / §6.4: version 2 in the top bits is RTP or RTCP; the media tracker
+            # decides. Such packets still count as non-sip-udp: they carried no SIP.
+            media = self.media
+            if media is not None and first & 0xC0 == 0x80 and not quoted:
+                names = self._names
+                media(
+                    ts, num, names.get(src) or self._name(src), sport,
+                    names.get(dst) or self._name(dst), dport, data, pay, udp_end,
+                )  # fmt: skip
             return self._skip("non-sip-udp")
         payload = data[pay:udp_end]
         if not looks_like_sip(payload):

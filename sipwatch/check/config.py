@@ -29,6 +29,7 @@ from sipwatch.check.locate import KeyPath, locate
 from sipwatch.check.rules import RULE_IDS, RuleSetting
 from sipwatch.correlate.events import FINDING_KINDS, TRANSFER_OUTCOMES
 from sipwatch.errors import RulesError
+from sipwatch.media.model import MEDIA_FINDING_KINDS
 
 #: Methods a rules file may name: RFC 3261 §7.1 plus the IANA "SIP Methods" registry of
 #: extensions in common use (RFC 3262 PRACK, 3265/6665 SUBSCRIBE/NOTIFY, 3311 UPDATE, 3428
@@ -55,12 +56,13 @@ KNOWN_METHODS: Final[frozenset[str]] = frozenset(
 
 #: Kinds an ``[[expect]]`` may name: every correlator finding kind, plus ``malformed`` (SIP that
 #: did not parse, which is a record of its own rather than a finding).
-EXPECT_KINDS: Final[tuple[str, ...]] = (*FINDING_KINDS, "malformed")
+EXPECT_KINDS: Final[tuple[str, ...]] = (*FINDING_KINDS, *MEDIA_FINDING_KINDS, "malformed")
 
 _TOP_KEYS: Final = (
     "strict",
     "max_setup_time",
     "max_retransmissions",
+    "mos_below",
     "ignore_call_ids",
     "rules",
     "status",
@@ -159,6 +161,8 @@ class CheckConfig:
     strict: bool = False
     max_setup_time: float | None = None
     max_retransmissions: int | None = None
+    #: The ``mos-below`` rule: streams whose MOS estimate is under this (1 to 4.5).
+    mos_below: float | None = None
     ignore_call_ids: tuple[str, ...] = ()
     settings: Mapping[str, RuleSetting] = field(default_factory=dict)
     status: StatusPolicy = field(default_factory=StatusPolicy)
@@ -221,6 +225,7 @@ class _Validator:
             max_retransmissions=self.count(
                 doc.get("max_retransmissions"), ("max_retransmissions",)
             ),
+            mos_below=self.mos(doc.get("mos_below"), ("mos_below",)),
             ignore_call_ids=self.call_ids(doc.get("ignore_call_ids", []), ("ignore_call_ids",)),
             settings=self.settings(doc.get("rules", {}), ("rules",)),
             status=self.status(doc.get("status", {}), ("status",)),
@@ -243,6 +248,16 @@ class _Validator:
             raise self.fail(path, f"must be a number of seconds, got {_type_name(value)}")
         if not (math.isfinite(value) and value > 0):
             raise self.fail(path, f"must be a positive number of seconds, got {value}")
+        return float(value)
+
+    def mos(self, value: object, path: KeyPath) -> float | None:
+        """A MOS threshold: G.107 Annex B's scale runs from 1 to 4.5."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"must be a MOS between 1 and 4.5, got {_type_name(value)}")
+        if not (math.isfinite(value) and 1.0 <= value <= 4.5):
+            raise self.fail(path, f"must be a MOS between 1 and 4.5, got {value}")
         return float(value)
 
     def count(self, value: object, path: KeyPath) -> int | None:

@@ -29,7 +29,8 @@ from sipwatch.check.rules import (
     malformed_problem,
     unjudged_problem,
 )
-from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record
+from sipwatch.media.model import StreamReport
+from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, StreamRecord
 
 if TYPE_CHECKING:
     from sipwatch.check.config import CheckConfig
@@ -46,6 +47,9 @@ _RETRYABLE: Final = frozenset({401, 407, 422, 423, 491})
 _RESPONSE_KINDS: Final = frozenset(
     {
         "request-failed",
+        # A 488/606 explained by its codec lists (media findings carry method, cseq, status).
+        "codec-mismatch",
+        "srtp-mismatch",
         "server-error",
         "unavailable",
         "redirect",
@@ -101,10 +105,15 @@ class RuleEngine:
         self._retrans: dict[tuple[str, int, str, str], list[int]] = {}
         self._damage: list[str] = []
         self._sip_seen = False
+        self._streams: list[StreamReport] = []
 
     # -- feeding ---------------------------------------------------------------------------
 
     def feed(self, record: Record) -> None:
+        if isinstance(record, StreamRecord):
+            if not self.config.ignored(record.stream.call_id):
+                self._streams.append(record.stream)
+            return
         if not isinstance(record, FindingRecord):
             self._sip_seen = True
         if isinstance(record, FindingRecord):
@@ -198,6 +207,7 @@ class RuleEngine:
                 _explain(problem, final, explained)
                 raw.append(problem)
         raw.extend(self._setup_problems())
+        raw.extend(self._mos_problems())
         raw.extend(self._retransmission_problems())
         raw.extend(malformed_problem(record) for record in self._malformed)
         raw.extend(
@@ -355,6 +365,41 @@ class RuleEngine:
                     ts=setup.ts,
                     method="INVITE",
                     details={"setup_time": round(took, 6), "limit": limit, "status": status},
+                )
+            )
+        return problems
+
+    def _mos_problems(self) -> list[Problem]:
+        """The ``mos-below`` rule: one problem per stream whose estimate is under the limit
+        (a stream without an estimate, for want of a known codec, is not judged)."""
+        limit = self.config.mos_below
+        if limit is None:
+            return []
+        problems: list[Problem] = []
+        for stream in self._streams:
+            mos = stream.mos_estimate
+            if mos is None or mos >= limit:
+                continue
+            problems.append(
+                Problem(
+                    "mos-below",
+                    "fail",
+                    f"RTP {stream.src} -> {stream.dst} ({stream.codec or 'unknown codec'}, "
+                    f"SSRC {stream.ssrc:#010x}) has a MOS estimate of {mos:.2f}; the limit is "
+                    f"{limit:g} ({stream.lost} of {stream.expected} packets lost, mean jitter "
+                    f"{stream.jitter_mean_ms:g} ms).",
+                    "media-quality",
+                    call_id=stream.call_id,
+                    frames=(stream.first_frame, stream.last_frame),
+                    ts=stream.first_ts,
+                    remedy="Look for congestion or a lossy link on that path.",
+                    details={
+                        "src": stream.src,
+                        "dst": stream.dst,
+                        "ssrc": stream.ssrc,
+                        "mos_estimate": mos,
+                        "limit": limit,
+                    },
                 )
             )
         return problems

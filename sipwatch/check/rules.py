@@ -120,6 +120,13 @@ RULES: Final[tuple[Rule, ...]] = (
         "Contact, ...).",
     ),
     Rule(
+        "one-way-audio",
+        "One-way and no audio",
+        "fail",
+        "An answered call whose RTP reached one party only (one-way-audio) or neither (no-audio) "
+        "while the capture carried RTP.",
+    ),
+    Rule(
         "setup-time",
         "Call setup time",
         "fail",
@@ -131,6 +138,13 @@ RULES: Final[tuple[Rule, ...]] = (
         "Retransmissions per transaction",
         "fail",
         "A transaction retransmitted more than max_retransmissions times.",
+        optional=True,
+    ),
+    Rule(
+        "mos-below",
+        "RTP streams below a MOS estimate",
+        "fail",
+        "An RTP stream whose E-model MOS estimate is below mos_below.",
         optional=True,
     ),
     Rule(
@@ -154,6 +168,8 @@ FINDING_RULES: Final[dict[str, str]] = {
     "no-final-response": "no-final-response",
     "retransmissions": "retransmission-storm",
     "auth-loop": "auth-loop",
+    "one-way-audio": "one-way-audio",
+    "no-audio": "one-way-audio",
 }
 #: Severities of the findings contract (DESIGN §3) that call for action: ``info`` is normal
 #: behaviour worth knowing and never a problem on its own.

@@ -13,7 +13,14 @@ from json.encoder import encode_basestring_ascii
 from typing import IO, Any, Final
 
 from sipwatch.calls.model import Call, Party
-from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.records import (
+    FindingRecord,
+    MalformedRecord,
+    MessageRecord,
+    Record,
+    StreamRecord,
+    Summary,
+)
 from sipwatch.render.safe import inert_bytes
 from sipwatch.sip.uri import Address, read_address
 
@@ -78,6 +85,38 @@ def finding_json(record: FindingRecord) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "type": "finding", **record.data}
 
 
+def stream_json(record: StreamRecord) -> dict[str, Any]:
+    """One RTP stream and direction (docs/jsonl.md ``"type": "stream"``)."""
+    s = record.stream
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": "stream",
+        "call_id": s.call_id,
+        "origin": s.origin,
+        "src": s.src,
+        "dst": s.dst,
+        "ssrc": s.ssrc,
+        "payload_type": s.payload_type,
+        "codec": s.codec,
+        "clock_rate": s.clock_rate,
+        "packets": s.packets,
+        "expected": s.expected,
+        "lost": s.lost,
+        "duplicates": s.duplicates,
+        "sequence_errors": s.sequence_errors,
+        "jitter_max_ms": s.jitter_max_ms,
+        "jitter_mean_ms": s.jitter_mean_ms,
+        "longest_gap_ms": s.longest_gap_ms,
+        "mos_estimate": s.mos_estimate,
+        "first_ts": s.first_ts,
+        "last_ts": s.last_ts,
+        "first_frame": s.first_frame,
+        "last_frame": s.last_frame,
+        "rtcp_lost": s.rtcp_lost,
+        "rtcp_jitter_ms": s.rtcp_jitter_ms,
+    }
+
+
 def summary_json(summary: Summary) -> dict[str, Any]:
     return {
         "schema": SCHEMA_VERSION,
@@ -107,6 +146,8 @@ def record_json(record: Record) -> dict[str, Any]:
         return message_json(record)
     if isinstance(record, MalformedRecord):
         return malformed_json(record)
+    if isinstance(record, StreamRecord):
+        return stream_json(record)
     return finding_json(record)
 
 

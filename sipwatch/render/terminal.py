@@ -20,7 +20,15 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from sipwatch.records import FindingRecord, MalformedRecord, MessageRecord, Record, Summary
+from sipwatch.media.model import StreamReport
+from sipwatch.records import (
+    FindingRecord,
+    MalformedRecord,
+    MessageRecord,
+    Record,
+    StreamRecord,
+    Summary,
+)
 from sipwatch.render.fit import Piece, fit_line
 from sipwatch.render.safe import inert, inert_bytes
 from sipwatch.render.segment_writer import SegmentWriter
@@ -182,6 +190,8 @@ class TerminalRenderer:
             self.message(record)
         elif isinstance(record, MalformedRecord):
             self.malformed(record)
+        elif isinstance(record, StreamRecord):
+            self.stream(record)
         elif self.show_findings:
             self.finding(record)
 
@@ -390,6 +400,30 @@ class TerminalRenderer:
             self._block((("fix: " + inert(str(remedy), _TEXT_LIMIT), ""),), width, 2)
         self._done()
 
+    def stream(self, record: StreamRecord) -> None:
+        """One closed RTP stream: the media line of its call (numbers per RFC 3550 A.3/A.8)."""
+        width = self._width = self.console.width
+        if width < 1:
+            return
+        s = record.stream
+        guess = " (guess: no SDP)" if s.origin == "guess" else ""
+        mos = f", MOS ≈ {s.mos_estimate:.2f} (estimate)" if s.mos_estimate is not None else ""
+        codec = inert(s.codec) if s.codec else f"PT {s.payload_type}"
+        call = f" (call {short_call_id(inert(s.call_id))})" if s.call_id else ""
+        line: tuple[Piece, ...] = (
+            ("♪ ", ""),
+            ("RTP ", "bold"),
+            (f"{inert(s.src)} → {inert(s.dst)} ", ""),
+            (f"{codec} SSRC 0x{s.ssrc:08X}{guess}{call}: ", "dim"),
+            (
+                f"{s.packets} packets, {s.lost} lost of {s.expected}, jitter "
+                f"{s.jitter_mean_ms:.3f}/{s.jitter_max_ms:.3f} ms mean/max{mos}",
+                "",
+            ),
+        )
+        self._block(line, width, -2)
+        self._done()
+
     # -- output ----------------------------------------------------------------------------
 
     def _done(self) -> None:
@@ -459,9 +493,11 @@ class TerminalRenderer:
         rows.extend(
             ("problem", Text(inert(p, _TEXT_LIMIT), style="yellow")) for p in summary.problems
         )
-        # A long value wraps under itself, so the labels stay a column at any width.
+        rows.extend(("media", Text(line)) for line in media_lines(summary))
+        # On a terminal (:attr:`fit`) a long value wraps under itself, so the labels stay a
+        # column at any width; a pipe or file keeps one line per row, like the timeline.
         indent = 18
-        room = max(console.width - indent, 20)
+        room = max(console.width - indent, 20) if self.fit else 1 << 20
         for label, value in rows:
             for number, piece in enumerate(value.wrap(console, room)):
                 piece.rstrip()
@@ -482,6 +518,35 @@ def _time_span(summary: Summary) -> list[tuple[str, Text]]:
     days = (last - first) / 86400
     text = f"{start} {clock(first)} to {end} {clock(last)} UTC ({days:.1f} days)"
     return [("time span", Text(text))]
+
+
+#: Calls listed in the summary's media section.
+_MEDIA_CALLS = 10
+
+
+def media_lines(summary: Summary) -> list[str]:
+    """The summary's media section: per call, its streams in one line (codec, packets, worst
+    loss and MOS estimate), inert text; guessed streams (no SDP) as one group."""
+    calls: dict[str, list[StreamReport]] = {}
+    for stream in summary.streams:
+        calls.setdefault(stream.call_id, []).append(stream)
+    lines: list[str] = []
+    for call_id, streams in list(calls.items())[:_MEDIA_CALLS]:
+        who = f"call {short_call_id(inert(call_id))}" if call_id else "no SDP (guess)"
+        codecs = ", ".join(dict.fromkeys(inert(s.codec) or f"PT {s.payload_type}" for s in streams))
+        lost = sum(max(s.lost, 0) for s in streams)
+        expected = sum(s.expected for s in streams)
+        estimates = [s.mos_estimate for s in streams if s.mos_estimate is not None]
+        mos = f", min MOS est. {min(estimates):.2f}" if estimates else ""
+        lines.append(
+            f"{who}: {len(streams)} stream{'s' if len(streams) != 1 else ''} ({codecs}), "
+            f"{sum(s.packets for s in streams)} packets, {lost}/{expected} lost{mos}"
+        )
+    more = len(calls) - _MEDIA_CALLS
+    extra = summary.streams_total - len(summary.streams)
+    if more > 0 or extra > 0:
+        lines.append(f"… and more: {summary.streams_total} streams in all (JSON lines list each)")
+    return lines
 
 
 def _counts(counter: Any) -> Text:
