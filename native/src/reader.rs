@@ -100,6 +100,8 @@ pub struct RawFrame {
 /// pcap: a record claiming more than this is a corrupt header (libpcap's maximum snapshot
 /// length is 256 KiB; generous headroom).
 pub const MAX_RECORD: u32 = 16 << 20;
+/// Seconds between two records beyond which the clock jumped (`sipwatch.capture.types`).
+pub const CLOCK_JUMP: f64 = 86400.0;
 /// pcapng: a block claiming more than this is corrupt.
 pub const MAX_BLOCK: u32 = 64 << 20;
 /// pcapng: interfaces one section may declare (a crafted file can hold millions of IDBs).
@@ -136,7 +138,9 @@ impl Buffer {
 
     /// Count a frame at `ts`, reporting a timestamp that went back.
     fn timestamp(&mut self, ts: f64, facts: &mut Vec<Fact>) {
-        if ts < self.last_ts {
+        // Back in time, or more than a day ahead (a reset or damaged clock): the Python side's
+        // `CaptureStats.time_step` decides which it is and words it.
+        if ts < self.last_ts || ts - self.last_ts > CLOCK_JUMP {
             facts.push(Fact::TimeWentBack {
                 record: self.number,
                 ts,

@@ -49,7 +49,7 @@ def longer_than_snaplen(stats: CaptureStats, record: int, caplen: int, snaplen: 
 def time_went_back(
     stats: CaptureStats, record: int, ts: float, last: float, before_last: float
 ) -> None:
-    stats.time_went_back(record, ts, last, before_last)
+    stats.time_step(record, ts, last, before_last)
 
 
 def cut_block(stats: CaptureStats, after: int, left: int) -> None:
