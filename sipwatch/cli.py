@@ -343,6 +343,37 @@ class TimeFormat(enum.StrEnum):
     delta = "delta"
 
 
+# The options of a capture session, the same for ``live`` and ``hep``.
+RingOption = Annotated[
+    int,
+    typer.Option(
+        "--ring", min=0, metavar="N", help="With --write: a ring of N files (oldest reused)."
+    ),
+]
+RingSizeOption = Annotated[
+    float | None,
+    typer.Option(
+        "--ring-size", min=0.001, metavar="MB", help="Size of each ring file in MB (default 100)."
+    ),
+]
+DurationOption = Annotated[
+    float | None,
+    typer.Option("--duration", min=0.0, metavar="SECONDS", help="Stop after this many seconds."),
+]
+CountOption = Annotated[
+    int | None,
+    typer.Option("--count", "-c", min=1, metavar="N", help="Stop after N SIP messages shown."),
+]
+StatusEveryOption = Annotated[
+    float,
+    typer.Option(
+        "--status-every",
+        min=0.0,
+        metavar="SECONDS",
+        help="Without a terminal status line (JSON lines, a pipe): print the status to "
+        "stderr every N seconds (0: never).",
+    ),
+]
 TimeOption = Annotated[
     TimeFormat,
     typer.Option(
@@ -575,43 +606,13 @@ def live(
             "--write", "-w", metavar="FILE", help="Save every captured packet to this pcap file."
         ),
     ] = None,
-    ring: Annotated[
-        int,
-        typer.Option(
-            "--ring", min=0, metavar="N", help="With --write: a ring of N files (oldest reused)."
-        ),
-    ] = 0,
-    ring_size: Annotated[
-        float | None,
-        typer.Option(
-            "--ring-size",
-            min=0.001,
-            metavar="MB",
-            help="Size of each ring file in MB (default 100).",
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration", min=0.0, metavar="SECONDS", help="Stop after this many seconds."
-        ),
-    ] = None,
-    count: Annotated[
-        int | None,
-        typer.Option("--count", "-c", min=1, metavar="N", help="Stop after N SIP messages shown."),
-    ] = None,
+    ring: RingOption = 0,
+    ring_size: RingSizeOption = None,
+    duration: DurationOption = None,
+    count: CountOption = None,
     *,
     stream: StreamOptions,
-    status_every: Annotated[
-        float,
-        typer.Option(
-            "--status-every",
-            min=0.0,
-            metavar="SECONDS",
-            help="Without a terminal status line (JSON lines, a pipe): print the status to "
-            "stderr every N seconds (0: never).",
-        ),
-    ] = 0.0,
+    status_every: StatusEveryOption = 0.0,
     calls: Annotated[
         bool,
         typer.Option(
@@ -803,43 +804,13 @@ def hep(
             help="Save every HEP packet received to this pcap file.",
         ),
     ] = None,
-    ring: Annotated[
-        int,
-        typer.Option(
-            "--ring", min=0, metavar="N", help="With --write: a ring of N files (oldest reused)."
-        ),
-    ] = 0,
-    ring_size: Annotated[
-        float | None,
-        typer.Option(
-            "--ring-size",
-            min=0.001,
-            metavar="MB",
-            help="Size of each ring file in MB (default 100).",
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration", min=0.0, metavar="SECONDS", help="Stop after this many seconds."
-        ),
-    ] = None,
-    count: Annotated[
-        int | None,
-        typer.Option("--count", "-c", min=1, metavar="N", help="Stop after N SIP messages shown."),
-    ] = None,
+    ring: RingOption = 0,
+    ring_size: RingSizeOption = None,
+    duration: DurationOption = None,
+    count: CountOption = None,
     *,
     stream: StreamOptions,
-    status_every: Annotated[
-        float,
-        typer.Option(
-            "--status-every",
-            min=0.0,
-            metavar="SECONDS",
-            help="Without a terminal status line (JSON lines, a pipe): print the status to "
-            "stderr every N seconds (0: never).",
-        ),
-    ] = 0.0,
+    status_every: StatusEveryOption = 0.0,
 ) -> None:
     """Receive SIP from capture agents over HEP (Kamailio siptrace, heplify, sngrep...) and
     annotate it as it happens, like live (Ctrl-C stops)."""
